@@ -1,0 +1,1 @@
+"""Anatomy: templates and atlases from the nilearn and deepmriprep wheels, tissue labels and regions."""

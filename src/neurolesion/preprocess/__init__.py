@@ -1,0 +1,1 @@
+"""preprocess stage of the neurolesion pipeline."""
