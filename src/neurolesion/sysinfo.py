@@ -56,7 +56,10 @@ def system_info() -> dict[str, Any]:
     if torch.cuda.is_available():
         compute["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
-        "neurolesion": {"version": neurolesion.__version__, "location": os.path.dirname(neurolesion.__file__)},
+        "neurolesion": {
+            "version": neurolesion.__version__,
+            "location": os.path.dirname(neurolesion.__file__),
+        },
         "libraries": {name: _version(name) for name in _LIBRARIES},
         "compute": compute,
     }

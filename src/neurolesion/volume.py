@@ -51,7 +51,9 @@ class Volume:
             arr = arr.astype(np.float32)
         aff = np.asarray(self.affine, dtype=np.float64)
         if aff.shape != (4, 4) or not np.all(np.isfinite(aff)) or abs(np.linalg.det(aff[:3, :3])) < 1e-9:
-            raise InputError(f"{self.name or 'volume'}: affine is not a finite invertible 4x4 matrix: {aff!r}")
+            raise InputError(
+                f"{self.name or 'volume'}: affine is not a finite invertible 4x4 matrix: {aff!r}"
+            )
         object.__setattr__(self, "array", arr)
         object.__setattr__(self, "affine", aff)
 

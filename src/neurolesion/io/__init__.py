@@ -1,1 +1,1 @@
-"""io stage of the neurolesion pipeline."""
+"""Inputs and outputs: NIfTI, DICOM series (with sequence detection), BIDS, RTSTRUCT, DICOM SEG."""
