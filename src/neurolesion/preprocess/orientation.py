@@ -1,4 +1,4 @@
-"""Geometry checks and exact reorientation (axis permutations and flips only, no interpolation).
+"""Exact reorientation (axis permutations and flips only, no interpolation).
 
 `reorient(volume, "RAS")` permutes and flips the array so that its axes run towards Right, Anterior and
 Superior; the world position of every voxel is unchanged, so `reorient(reorient(v, "RAS"), axcodes(v))`
@@ -20,41 +20,7 @@ import numpy as np
 from neurolesion.errors import InputError
 from neurolesion.volume import Volume
 
-#: Voxel sizes outside this range (mm) are rejected as absurd (a wrong header, not an MR scan).
-SPACING_RANGE_MM: tuple[float, float] = (0.05, 20.0)
-#: Largest |cos| allowed between two direction cosines (axes must be orthogonal).
-ORTHOGONALITY_TOL: float = 1e-3
 _WORLD_AXIS = {"L": 0, "R": 0, "P": 1, "A": 1, "I": 2, "S": 2}
-
-
-def check_geometry(volume: Volume) -> None:
-    """Reject grids that no scanner produces: absurd voxel sizes or non-orthogonal axes.
-
-    Args:
-        volume: the image to check; `volume.name` names it in the message.
-
-    Raises:
-        InputError: a voxel size outside SPACING_RANGE_MM, or direction cosines that are not orthonormal
-            (a sheared affine).
-
-    Example:
-        >>> check_geometry(Volume(np.zeros((2, 2, 2)), np.diag([1.0, 1.0, 1.0, 1.0])))
-    """
-    name = volume.name or "volume"
-    low, high = SPACING_RANGE_MM
-    spacing = np.asarray(volume.spacing)
-    if np.any(spacing < low) or np.any(spacing > high):
-        raise InputError(
-            f"{name}: voxel size {tuple(round(float(s), 4) for s in spacing)} mm; "
-            f"expected every size within {low}-{high} mm"
-        )
-    cosines = volume.affine[:3, :3] / spacing
-    gram = cosines.T @ cosines
-    if np.max(np.abs(gram - np.eye(3))) > ORTHOGONALITY_TOL:
-        raise InputError(
-            f"{name}: direction cosines are not orthonormal (sheared affine, cosine products "
-            f"{np.round(gram, 4).tolist()}); expected orthogonal voxel axes"
-        )
 
 
 def axcodes(volume: Volume) -> tuple[str, str, str]:
