@@ -1,0 +1,175 @@
+"""Placement helpers shared by the lesion generators: crops, candidate sites, painting, records, mass effect.
+
+The painting rule that keeps the truth exact: a generator only writes onto voxels whose code is one of the
+anatomy codes it allows (all < 32, so it never overwrites another generator's lesion), and its instance map
+is exactly the set of voxels it wrote with its instance codes.
+
+Example:
+    >>> import numpy as np
+    >>> sl = crop((10, 10, 10), 3.0, (2.0, 2.0, 2.0), (64, 64, 64))
+    >>> [(s.start, s.stop) for s in sl]
+    [(8, 13), (8, 13), (8, 13)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from neurolesion.anatomy.labels import Lobe, Region, Side, Tissue
+from neurolesion.synth.head import Head
+from neurolesion.synth.lesions.base import LesionRecord
+from neurolesion.synth.lesions.shapes import Vec3, mm_grid
+
+#: Codes inside the skull that mass effect may move (brain, CSF, vessels); lesions (>= 32) never move.
+INTRACRANIAL: frozenset[int] = frozenset(
+    {
+        Tissue.CORTICAL_GM,
+        Tissue.WM,
+        Tissue.CAUDATE,
+        Tissue.PUTAMEN,
+        Tissue.PALLIDUM,
+        Tissue.THALAMUS,
+        Tissue.VENTRICLE,
+        Tissue.CSF,
+        Tissue.BRAINSTEM,
+        Tissue.CEREBELLAR_GM,
+        Tissue.CEREBELLAR_WM,
+        Tissue.HIPPOCAMPUS_AMYGDALA,
+        Tissue.CHOROID_PLEXUS,
+        Tissue.VESSEL,
+    }
+)
+
+
+def crop(centre: Vec3, half_mm: float, spacing: Vec3, shape: Sequence[int]) -> tuple:
+    """Slices of a box of half-size `half_mm` around `centre` (voxels), clipped to the volume.
+
+    Returns:
+        tuple of three slices.
+    """
+    out = []
+    for c, s, n in zip(centre, spacing, shape, strict=True):
+        h = int(np.ceil(half_mm / s))
+        ci = int(np.rint(c))
+        out.append(slice(max(ci - h, 0), min(ci + h + 1, n)))
+    return tuple(out)
+
+
+def local(centre: Vec3, slices: tuple) -> tuple[float, float, float]:
+    """`centre` in the coordinates of the crop `slices`."""
+    return (centre[0] - slices[0].start, centre[1] - slices[1].start, centre[2] - slices[2].start)
+
+
+def sample_sites(
+    rng: np.random.Generator, mask: np.ndarray, n: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Draw `n` voxel indices (with replacement) from a boolean mask, optionally weighted.
+
+    Returns:
+        (n, 3) int array; empty (0, 3) when the mask is empty.
+    """
+    flat = np.flatnonzero(mask)
+    if flat.size == 0 or n <= 0:
+        return np.zeros((0, 3), dtype=int)
+    p = None
+    if weights is not None:
+        w = weights.ravel()[flat].astype(float)
+        p = w / w.sum() if w.sum() > 0 else None
+    pick = rng.choice(flat, size=n, p=p)
+    return np.stack(np.unravel_index(pick, mask.shape), axis=1)
+
+
+def allowed(labels: np.ndarray, codes: Collection[int]) -> np.ndarray:
+    """Voxels whose code is one of `codes` (normal anatomy; lesion codes are never in `codes`)."""
+    return np.isin(labels, np.fromiter(codes, dtype=np.int64))
+
+
+def touches_lesion(labels_crop: np.ndarray, footprint: np.ndarray, margin_vox: int = 1) -> bool:
+    """True when the footprint, grown by `margin_vox`, meets any lesion code (>= 32) already painted."""
+    grown = ndimage.binary_dilation(footprint, iterations=margin_vox) if margin_vox > 0 else footprint
+    return bool(np.any(labels_crop[grown] >= 32))
+
+
+def majority(values: np.ndarray) -> int:
+    """The most frequent code in a 1-D integer array (0 when empty)."""
+    if values.size == 0:
+        return 0
+    return int(np.argmax(np.bincount(values.astype(np.int64).ravel())))
+
+
+def make_record(
+    head: Head,
+    slices: tuple,
+    mask: np.ndarray,
+    id_: int,
+    type_: str,
+    subtype: str,
+    **extra: object,
+) -> LesionRecord:
+    """A record for the instance `mask` (crop `slices` of the head): centroid, volume and location.
+
+    The region, lobe and side are the most frequent codes of `head.regions`, `head.lobes` and `head.sides`
+    under the mask, as lower-case names.
+    """
+    idx = np.argwhere(mask)
+    offset = np.array([s.start for s in slices])
+    centre = idx.mean(axis=0) + offset
+    voxel_ml = float(np.prod(head.spacing)) / 1000.0
+    region = Region(majority(head.regions[slices][mask])).name.lower()
+    lobe = Lobe(majority(head.lobes[slices][mask])).name.lower()
+    side = Side(majority(head.sides[slices][mask])).name.lower()
+    return LesionRecord(
+        id=id_,
+        type=type_,
+        subtype=subtype,
+        centre_vox=(float(centre[0]), float(centre[1]), float(centre[2])),
+        volume_ml=float(idx.shape[0] * voxel_ml),
+        region=region,
+        extra={"lobe": lobe, "side": side, **extra},
+    )
+
+
+def push_radially(head: Head, centre: Vec3, radius_mm: float, reach_mm: float) -> None:
+    """Mass effect: push the tissue around `centre` outward, as a growing ball of `radius_mm` would.
+
+    A voxel at distance d (radius_mm <= d <= reach_mm) takes the label of the voxel at distance
+    s(d) = reach * (d - r) / (reach - r) on the same ray (nearest neighbour), so tissue once within reach is
+    compressed into the shell between r and reach; voxels inside r take the centre's label (the caller
+    paints the lesion there). `labels`, `regions`, `lobes` and `sides` move together. Only intracranial
+    anatomy moves: voxels with a lesion code (>= 32) or outside `INTRACRANIAL` (skull, scalp, air) neither
+    move nor are overwritten, so other generators' truth stays exact.
+
+    Args:
+        head: the head, modified in place.
+        centre: centre in voxel coordinates.
+        radius_mm: radius of the pushing mass.
+        reach_mm: distance at which the displacement fades to zero (> radius_mm).
+    """
+    sp = np.asarray(head.spacing)
+    sl = crop(centre, reach_mm, sp, head.labels.shape)
+    c = np.asarray(local(centre, sl))
+    lab = head.labels[sl]
+    off = mm_grid(lab.shape, c, sp)
+    d = np.linalg.norm(off, axis=-1)
+    src_d = np.clip(reach_mm * (d - radius_mm) / max(reach_mm - radius_mm, 1e-6), 0.0, None)
+    scale = np.where(d > 0, src_d / np.maximum(d, 1e-6), 0.0)
+    src = c + off * scale[..., None] / sp
+    src = np.clip(np.rint(src).astype(int), 0, np.asarray(lab.shape) - 1)
+    movable = allowed(lab, INTRACRANIAL)
+    src_ok = movable[src[..., 0], src[..., 1], src[..., 2]]
+    move = movable & src_ok & (d <= reach_mm)
+    s0, s1, s2 = src[..., 0][move], src[..., 1][move], src[..., 2][move]
+    for vol in (head.labels, head.regions, head.lobes, head.sides):
+        part = vol[sl]
+        part[move] = part[s0, s1, s2]
+
+
+def bbox(mask: np.ndarray, margin_vox: int = 0) -> tuple:
+    """Slices of the bounding box of a non-empty mask, grown by `margin_vox` and clipped."""
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(0) - margin_vox, 0)
+    hi = np.minimum(idx.max(0) + margin_vox + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))

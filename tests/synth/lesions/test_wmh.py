@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from neurolesion.anatomy.labels import Tissue
+from neurolesion.synth.head import Head
+from neurolesion.synth.lesions import wmh
+from neurolesion.synth.tissues import LesionTissue
+from tests.synth.lesions.checks import check_truth
+
+
+@pytest.mark.parametrize("grade", [0, 1, 2, 3])
+def test_wmh_only_in_white_matter_and_exact(head: Head, grade: int) -> None:
+    before = head.labels.copy()
+    out = wmh.insert(
+        head,
+        np.random.default_rng(grade),
+        fazekas_pv=grade,
+        fazekas_deep=grade,
+        pons_probability=(0, 0, 0, 0),
+    )
+    check_truth(before, head.labels, out, [LesionTissue.WMH], [LesionTissue.WMH], [Tissue.WM])
+    assert out.task == "wmh"
+    if grade == 0:
+        assert not out.records
+    for r in out.records:
+        assert r.type == "wmh" and r.extra["fazekas_pv"] == grade
+        assert r.subtype in {"periventricular", "deep"}
+
+
+def test_wmh_load_grows_with_grade(fresh_head) -> None:
+    loads = []
+    for g in (1, 2, 3):
+        out = wmh.insert(fresh_head(), np.random.default_rng(7), fazekas_pv=g, fazekas_deep=g)
+        loads.append(sum(r.volume_ml for r in out.records))
+    assert loads[0] < loads[1] < loads[2]
+    assert loads[2] > 20
+
+
+def test_wmh_periventricular_touches_ventricles(head: Head) -> None:
+    out = wmh.insert(head, np.random.default_rng(1), fazekas_pv=3, fazekas_deep=0)
+    pv = [r for r in out.records if r.subtype == "periventricular"]
+    assert pv and max(r.volume_ml for r in pv) > 5
+
+
+def test_wmh_pons_when_forced(head: Head) -> None:
+    before = head.labels.copy()
+    out = wmh.insert(
+        head, np.random.default_rng(3), fazekas_pv=2, fazekas_deep=2, pons_probability=(1, 1, 1, 1)
+    )
+    infra = [r for r in out.records if r.subtype == "infratentorial"]
+    assert infra and all(r.region == "infratentorial" for r in infra)
+    check_truth(
+        before, head.labels, out, [LesionTissue.WMH], [LesionTissue.WMH], [Tissue.WM, Tissue.BRAINSTEM]
+    )
+
+
+def test_wmh_deterministic(fresh_head) -> None:
+    a, b = fresh_head(), fresh_head()
+    la = wmh.insert(a, np.random.default_rng(11))
+    lb = wmh.insert(b, np.random.default_rng(11))
+    np.testing.assert_array_equal(la.instances, lb.instances)
+    np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_wmh_rejects_bad_grade(head: Head) -> None:
+    with pytest.raises(ValueError, match="fazekas_pv=5"):
+        wmh.insert(head, np.random.default_rng(0), fazekas_pv=5)
