@@ -18,30 +18,13 @@ from collections.abc import Collection, Sequence
 import numpy as np
 from scipy import ndimage
 
-from neurolesion.anatomy.labels import Lobe, Region, Side, Tissue
+from neurolesion.anatomy.labels import BRAIN_TISSUES, Lobe, Region, Side, Tissue
 from neurolesion.synth.head import Head
 from neurolesion.synth.lesions.base import LesionRecord
 from neurolesion.synth.lesions.shapes import Vec3, mm_grid
 
 #: Codes inside the skull that mass effect may move (brain, CSF, vessels); lesions (>= 32) never move.
-INTRACRANIAL: frozenset[int] = frozenset(
-    {
-        Tissue.CORTICAL_GM,
-        Tissue.WM,
-        Tissue.CAUDATE,
-        Tissue.PUTAMEN,
-        Tissue.PALLIDUM,
-        Tissue.THALAMUS,
-        Tissue.VENTRICLE,
-        Tissue.CSF,
-        Tissue.BRAINSTEM,
-        Tissue.CEREBELLAR_GM,
-        Tissue.CEREBELLAR_WM,
-        Tissue.HIPPOCAMPUS_AMYGDALA,
-        Tissue.CHOROID_PLEXUS,
-        Tissue.VESSEL,
-    }
-)
+INTRACRANIAL: frozenset[int] = BRAIN_TISSUES | {Tissue.CSF, Tissue.VESSEL}
 
 
 def crop(centre: Vec3, half_mm: float, spacing: Vec3, shape: Sequence[int]) -> tuple:
@@ -173,3 +156,55 @@ def bbox(mask: np.ndarray, margin_vox: int = 0) -> tuple:
     lo = np.maximum(idx.min(0) - margin_vox, 0)
     hi = np.minimum(idx.max(0) + margin_vox + 1, mask.shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
+def fits(labels_crop: np.ndarray, footprint: np.ndarray, under: Collection[int], min_inside: float) -> bool:
+    """True when at least `min_inside` of `footprint` lies on codes in `under` and it touches no lesion."""
+    n = int(footprint.sum())
+    if n == 0:
+        return False
+    inside = int(allowed(labels_crop[footprint], under).sum())
+    return inside >= min_inside * n and not touches_lesion(labels_crop, footprint)
+
+
+def paint_layers(
+    labels_crop: np.ndarray, layers: Sequence[tuple[int, np.ndarray]], under: Collection[int]
+) -> list[np.ndarray]:
+    """Paint `(code, mask)` layers in order onto a crop view, each only on codes in `under` not yet painted.
+
+    Args:
+        labels_crop: a view into `head.labels` (modified in place).
+        layers: (code, bool mask) pairs, highest priority first.
+        under: anatomy codes that may be painted over.
+
+    Returns:
+        The mask actually painted for each layer.
+    """
+    free = allowed(labels_crop, under)
+    out = []
+    for code, mask in layers:
+        m = mask & free
+        labels_crop[m] = code
+        free &= ~m
+        out.append(m)
+    return out
+
+
+def next_to(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Voxels of `a` with a face neighbour in `b` (by slicing: cheap on whole volumes)."""
+    out = np.zeros_like(a)
+    for axis in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        out[tuple(lo)] |= b[tuple(hi)]
+        out[tuple(hi)] |= b[tuple(lo)]
+    return out & a
+
+
+def path_crop(points_vox: np.ndarray, margin_mm: float, spacing: Vec3, shape: Sequence[int]) -> tuple:
+    """Slices of the bounding box of a path (voxel coordinates) grown by `margin_mm`, clipped."""
+    m = np.ceil(margin_mm / np.asarray(spacing)) + 1
+    lo = np.clip(np.floor(points_vox.min(0) - m), 0, None).astype(int)
+    hi = np.minimum(np.ceil(points_vox.max(0) + m + 1), shape).astype(int)
+    return tuple(slice(int(a), int(max(a, b))) for a, b in zip(lo, hi, strict=True))
