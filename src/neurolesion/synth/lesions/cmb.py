@@ -87,15 +87,6 @@ def site_masks(head: Head) -> dict[str, np.ndarray]:
     return {"lobar": lobar, "deep": deep, "infratentorial": placement.allowed(lab, INFRATENTORIAL)}
 
 
-def draw_count(p: CMBParams, rng: np.random.Generator) -> int:
-    """The number of CMBs of a case."""
-    if p.count is not None:
-        return p.count
-    if rng.random() < p.p_none:
-        return 0
-    return int(min(p.max_count, rng.geometric(1.0 / p.mean_count)))
-
-
 def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     """Paint CMBs into `head.labels` and return their instances and records.
 
@@ -113,7 +104,7 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     """
     p = CMBParams(**params)  # type: ignore[arg-type]
     pattern = p.pattern or str(rng.choice(PATTERNS, p=np.asarray(p.pattern_probs) / sum(p.pattern_probs)))
-    n = draw_count(p, rng)
+    n = placement.draw_count(p.count, p.p_none, p.mean_count, p.max_count, rng)
     sites = site_masks(head)
     loc_p = np.asarray(p.location_probs[PATTERNS.index(pattern)], dtype=float)
     spacing = head.spacing

@@ -208,3 +208,15 @@ def path_crop(points_vox: np.ndarray, margin_mm: float, spacing: Vec3, shape: Se
     lo = np.clip(np.floor(points_vox.min(0) - m), 0, None).astype(int)
     hi = np.minimum(np.ceil(points_vox.max(0) + m + 1), shape).astype(int)
     return tuple(slice(int(a), int(max(a, b))) for a, b in zip(lo, hi, strict=True))
+
+
+def draw_count(
+    count: int | None, p_none: float, mean: float, max_count: int, rng: np.random.Generator
+) -> int:
+    """A lesion count: `count` when given, else 0 with probability `p_none`, else geometric (>= 1) of
+    mean `mean`, at most `max_count`."""
+    if count is not None:
+        return count
+    if rng.random() < p_none:
+        return 0
+    return int(min(max_count, rng.geometric(1.0 / mean)))
