@@ -106,6 +106,43 @@ def convert(
         typer.echo(str(p))
 
 
+@app.command()
+@guarded
+def evaluate(
+    pred: Annotated[Path, typer.Option("--pred", help="Predictions: NIfTI file, NIfTI or segment folders.")],
+    truth: Annotated[Path, typer.Option("--truth", help="Truth: NIfTI file or folder, paired by name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    task: Annotated[
+        str | None, typer.Option("--task", help="Read <task>_labels.nii.gz in segment output folders.")
+    ] = None,
+    hit_rule: Annotated[
+        str, typer.Option("--hit-rule", help="Lesion hit rule: overlap, centroid or coverage (>= 50 %).")
+    ] = "centroid",
+    distance: Annotated[float, typer.Option("--distance", help="Centroid hit-rule distance (mm).")] = 5.0,
+    threshold: Annotated[float, typer.Option(help="Threshold of probability-map predictions.")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON to stdout.")] = False,
+) -> None:
+    """Score predictions against truth: per_case.csv, summary.json and plots in OUTPUT."""
+    import json
+
+    from neurolesion.metrics.evaluate import evaluate_folders
+
+    summary = evaluate_folders(
+        pred, truth, output, task=task, rule=hit_rule, threshold=threshold, distance_mm=distance
+    )
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.secho(f"{summary['n_cases']} cases, hit rule {hit_rule}", bold=True)
+    for name, s in summary["metrics"].items():
+        if s["mean"] is not None:
+            ci = f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]" if s["ci_low"] is not None else ""
+            typer.echo(f"  {name:<20} {s['mean']:>10.3f} {ci}")
+    les = summary["lesions"]
+    typer.echo(f"lesions: TP {les['tp']}, FP {les['fp']}, FN {les['fn']}, F1 {les['f1']:.3f}")
+    typer.echo(f"outputs in {output}")
+
+
 def main() -> None:
     """Console entry point."""
     app()
