@@ -220,3 +220,14 @@ def draw_count(
     if rng.random() < p_none:
         return 0
     return int(min(max_count, rng.geometric(1.0 / mean)))
+
+
+def grid_direction(head: Head, ras: Vec3) -> np.ndarray:
+    """A RAS direction (e.g. superior = (0, 0, 1)) expressed in the grid's mm frame (voxel axes x spacing).
+
+    Returns:
+        unit 3-vector, so that a path `site * spacing + t * direction` runs along `ras` in the head.
+    """
+    vox = np.linalg.solve(head.affine[:3, :3], np.asarray(ras, dtype=float))
+    mm = vox * np.asarray(head.spacing)
+    return np.asarray(mm / np.linalg.norm(mm))
