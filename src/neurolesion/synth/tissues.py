@@ -23,4 +23,4 @@ class LesionTissue(IntEnum):
     CALCIFICATION = 44  # mimic of CMB (pallidum, choroid plexus): dark T2*, not a lesion
     FLOW_VOID = 45  # mimic of CMB (tubular vessel): dark, not a lesion
     CCM_FLUID = 46  # fluid-fluid levels / cystic blood in CCM cores
-    DURAL_TAIL = 47  # thickened enhancing dura beside a meningioma: enhances like it, not part of the tumour label
+    DURAL_TAIL = 47  # enhancing dura beside a meningioma: not part of the tumour label
