@@ -1,0 +1,106 @@
+"""From a probability map to lesions: threshold, connected components, minimum size, the clinically-derived
+false-positive reduction and per-lesion confidence.
+
+The false-positive rule: a candidate is dropped when more than half of the voxels within ``margin_mm``
+around it (its periphery, excluding the candidate) lie outside the brain parenchyma, as a neuroradiologist
+discards a "microbleed" that is really a vessel or bone on the brain surface.
+
+Example:
+    >>> prob = np.zeros((20, 20, 20), np.float32)
+    >>> prob[5:8, 5:8, 5:8] = 0.9; prob[14, 14, 14] = 0.7
+    >>> labels, conf = postprocess(prob, (1.0, 1.0, 1.0), min_size_mm3=5.0)
+    >>> int(labels.max()), conf
+    (1, {1: 0.9})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cc3d
+import edt
+import numpy as np
+
+from neurolesion.errors import InputError
+
+
+def periphery_outside_fraction(
+    component: np.ndarray, parenchyma: np.ndarray, spacing: Sequence[float], margin_mm: float = 2.0
+) -> float:
+    """Fraction of the voxels within ``margin_mm`` around a component that are outside the parenchyma.
+
+    Args:
+        component: boolean (X, Y, Z) mask of one candidate (a crop is fine).
+        parenchyma: boolean mask of the brain parenchyma on the same grid.
+        spacing: voxel size, mm.
+        margin_mm: width of the periphery.
+
+    Returns:
+        The fraction in [0, 1] (0 when the periphery is empty).
+    """
+    dist = edt.edt(~component, anisotropy=tuple(float(s) for s in spacing), black_border=False)
+    ring = (dist > 0) & (dist <= margin_mm)
+    n = int(ring.sum())
+    return float((ring & ~parenchyma).sum()) / n if n else 0.0
+
+
+def postprocess(
+    prob: np.ndarray,
+    spacing: Sequence[float],
+    parenchyma_mask: np.ndarray | None = None,
+    threshold: float = 0.5,
+    min_size_mm3: float = 0.0,
+    margin_mm: float = 2.0,
+    max_outside: float = 0.5,
+) -> tuple[np.ndarray, dict[int, float]]:
+    """Turn one task's probability map into numbered lesions with confidences.
+
+    Args:
+        prob: (X, Y, Z) probabilities of one task.
+        spacing: voxel size, mm.
+        parenchyma_mask: brain parenchyma (X, Y, Z); when given, candidates whose ``margin_mm`` periphery
+            is more than ``max_outside`` outside it are dropped.
+        threshold: probability above which a voxel is lesion.
+        min_size_mm3: smaller candidates are dropped.
+        margin_mm: periphery width of the false-positive rule.
+        max_outside: periphery fraction outside parenchyma above which a candidate is dropped.
+
+    Returns:
+        ``(labels, confidences)``: int32 (X, Y, Z) with lesions numbered 1..N (26-connectivity), largest
+        first; and ``{id: maximum probability}``.
+
+    Raises:
+        InputError: ``prob`` is not 3D, or the mask does not match its shape.
+    """
+    if prob.ndim != 3:
+        raise InputError(f"probability map shape {prob.shape}: expected one task (X, Y, Z)")
+    if parenchyma_mask is not None and parenchyma_mask.shape != prob.shape:
+        raise InputError(f"parenchyma mask shape {parenchyma_mask.shape}: expected {prob.shape} like the map")
+    voxel_mm3 = float(np.prod(spacing))
+    cand = cc3d.connected_components(np.ascontiguousarray(prob > threshold), connectivity=26)
+    stats = cc3d.statistics(cand)
+    pad = int(np.ceil(margin_mm / min(spacing))) + 1
+    brain = None if parenchyma_mask is None else parenchyma_mask.astype(bool)
+    kept: list[tuple[int, int, float]] = []
+    for lab in range(1, len(stats["voxel_counts"])):
+        size = int(stats["voxel_counts"][lab])
+        box = stats["bounding_boxes"][lab]
+        if size == 0 or size * voxel_mm3 < min_size_mm3:
+            continue
+        if brain is not None:
+            sl = tuple(
+                slice(max(0, s.start - pad), min(n, s.stop + pad))
+                for s, n in zip(box, prob.shape, strict=True)
+            )
+            frac = periphery_outside_fraction(cand[sl] == lab, brain[sl], spacing, margin_mm)
+            if frac > max_outside:
+                continue
+        conf = float(prob[box][cand[box] == lab].max())
+        kept.append((size, lab, conf))
+    kept.sort(key=lambda t: (-t[0], t[1]))
+    remap = np.zeros(len(stats["voxel_counts"]), np.int32)
+    confidences: dict[int, float] = {}
+    for new, (_, lab, conf) in enumerate(kept, start=1):
+        remap[lab] = new
+        confidences[new] = round(conf, 4)
+    return remap[cand], confidences

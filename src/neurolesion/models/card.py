@@ -1,0 +1,217 @@
+"""Trained models on disk: the model card, saving, loading and the registry of shipped weights.
+
+A trained model is either a single ``.pt`` file (weights + config + card inside) or a folder holding
+``model.pt`` and ``card.json``. Training checkpoints (``best.pt``, ``last.pt``) load the same way.
+Shipped models live in ``neurolesion/models/weights/<name>.pt`` with ``<name>.json`` beside it.
+
+Example:
+    >>> import tempfile, torch
+    >>> from neurolesion.models.config import ModelConfig
+    >>> from neurolesion.models.networks import build_network
+    >>> cfg = ModelConfig(channels=(4, 8), patch_size=(16, 16, 16))
+    >>> d = tempfile.mkdtemp()
+    >>> path = save_model(f"{d}/toy.pt", build_network(cfg), cfg, ModelCard.for_config("toy", cfg))
+    >>> load_model(path).card.tasks
+    ('wmh',)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import neurolesion
+from neurolesion.errors import InputError
+from neurolesion.models.config import ModelConfig, from_mapping, to_mapping
+from neurolesion.models.networks import build_network
+from neurolesion.registry import TASKS
+
+log = logging.getLogger(__name__)
+
+FORMAT = "neurolesion-model/1"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that produced a model."""
+    out = {"neurolesion": neurolesion.__version__, "torch": str(torch.__version__)}
+    try:
+        out["monai"] = metadata.version("monai")
+    except metadata.PackageNotFoundError:
+        out["monai"] = "not installed"
+    return out
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a trained model does and how it was made.
+
+    Attributes:
+        name: model name.
+        tasks: output tasks, in channel order.
+        labels: lesion types each task can produce (from the registry).
+        inputs: input sequences, in channel order.
+        spacing: voxel size expected, mm.
+        normalisation: intensity normalisation the caller must apply.
+        patch_size: training patch / inference window.
+        arch: network architecture.
+        training_data: source, simulator version, seed range, folder, fold.
+        validation: validation figures (per-task Dice, lesion F1, step).
+        versions: package versions at training time.
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+    labels: tuple[str, ...]
+    inputs: tuple[str, ...]
+    spacing: tuple[float, float, float]
+    normalisation: str
+    patch_size: tuple[int, int, int]
+    arch: str
+    training_data: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_config(
+        cls,
+        name: str,
+        cfg: ModelConfig,
+        training_data: Mapping[str, Any] | None = None,
+        validation: Mapping[str, Any] | None = None,
+    ) -> ModelCard:
+        """A card filled from a model configuration."""
+        return cls(
+            name=name,
+            tasks=cfg.outputs,
+            labels=tuple(lt for t in cfg.outputs for lt in TASKS[t].lesion_types),
+            inputs=cfg.inputs,
+            spacing=cfg.spacing,
+            normalisation=cfg.normalisation,
+            patch_size=cfg.patch_size,
+            arch=cfg.arch,
+            training_data=dict(training_data or {}),
+            validation=dict(validation or {}),
+            versions=versions(),
+        )
+
+    def to_json(self) -> str:
+        """The card as indented JSON."""
+        return json.dumps(to_mapping(self), indent=2)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A network in eval mode with its configuration and card (what `load_model` returns).
+
+    Attributes:
+        net: the network, on CPU, in eval mode.
+        config: the configuration it was built from.
+        card: its model card.
+        source: where it was loaded from.
+    """
+
+    net: nn.Module
+    config: ModelConfig
+    card: ModelCard
+    source: str = ""
+
+
+def checkpoint_payload(net: nn.Module, cfg: ModelConfig, card: ModelCard) -> dict[str, Any]:
+    """The dict stored in every model file and training checkpoint (weights, config, card, versions)."""
+    return {
+        "format": FORMAT,
+        "config": to_mapping(cfg),
+        "card": to_mapping(card),
+        "versions": versions(),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+    }
+
+
+def save_model(path: str | Path, net: nn.Module, cfg: ModelConfig, card: ModelCard) -> Path:
+    """Write a model: a ``.pt`` file, or a folder with ``model.pt`` and ``card.json`` when ``path`` has
+    no ``.pt`` suffix. A ``.pt`` file also gets its card beside it as ``<name>.json``.
+
+    Args:
+        path: destination file (``*.pt``) or folder.
+        net: trained network.
+        cfg: its configuration.
+        card: its card.
+
+    Returns:
+        The path of the written ``.pt`` file.
+    """
+    p = Path(path)
+    target = p if p.suffix == ".pt" else p / "model.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".pt.tmp")
+    torch.save(checkpoint_payload(net, cfg, card), tmp)
+    tmp.replace(target)
+    card_path = target.with_suffix(".json") if p.suffix == ".pt" else p / "card.json"
+    card_path.write_text(card.to_json())
+    return target
+
+
+def _model_file(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.is_dir():
+        p = p / "model.pt"
+        if not p.is_file():
+            raise InputError(f"{name_or_path}: model folder has no model.pt")
+        return p
+    if p.is_file():
+        return p
+    shipped = WEIGHTS_DIR / f"{name_or_path}.pt"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(c.name for c in shipped_models()) or "none shipped yet"
+    raise InputError(f"{name_or_path}: not a model file, model folder or shipped model name ({names})")
+
+
+def load_model(name_or_path: str | Path, strict: bool = True) -> LoadedModel:
+    """Load a shipped model by name, or any model file, folder or training checkpoint.
+
+    Args:
+        name_or_path: a shipped model name (see `shipped_models`), a ``.pt`` file or a model folder.
+        strict: require the weights to match the network exactly.
+
+    Returns:
+        The network in eval mode on CPU with its configuration and card.
+
+    Raises:
+        InputError: not found, not a neurolesion model, or weights that do not fit the configuration.
+    """
+    path = _model_file(name_or_path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{path}: not a neurolesion model (expected format {FORMAT})")
+    cfg = ModelConfig.from_mapping(payload["config"], where=f"{path}:config")
+    card = from_mapping(ModelCard, payload["card"], where=f"{path}:card")
+    net = build_network(cfg)
+    try:
+        net.load_state_dict(payload["state_dict"], strict=strict)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: weights do not fit the stored {cfg.arch} configuration ({exc})") from None
+    net.eval()
+    log.debug("loaded %s (%s, tasks %s) from %s", card.name, cfg.arch, card.tasks, path)
+    return LoadedModel(net=net, config=cfg, card=card, source=str(path))
+
+
+def shipped_models() -> list[ModelCard]:
+    """Cards of the models shipped in the package (``models/weights/*.json``), sorted by name."""
+    cards = []
+    for js in sorted(WEIGHTS_DIR.glob("*.json")):
+        if js.with_suffix(".pt").is_file():
+            cards.append(from_mapping(ModelCard, json.loads(js.read_text()), where=str(js)))
+    return cards

@@ -1,0 +1,186 @@
+"""Training configuration: frozen dataclasses loaded from YAML and validated on load.
+
+A YAML file has the sections ``model``, ``loss``, ``sampler``, ``augment`` and top-level training keys;
+every section is optional (defaults below). See ``configs/*.yaml``.
+
+Example:
+    >>> cfg = TrainConfig.from_mapping({"steps": 10, "model": {"arch": "unet"}, "loss": {"name": "dice"}})
+    >>> cfg.steps, cfg.model.arch, cfg.loss.name, cfg.sampler.lesion_prob
+    (10, 'unet', 'dice', 0.5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from neurolesion.errors import InputError
+from neurolesion.models.config import ModelConfig, from_mapping
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Which loss, and its parameters.
+
+    Attributes:
+        name: ``dice``, ``dice_ce``, ``dice_topk`` (0.5 Dice + 0.5 TopK-BCE), ``iw_bce`` (inversely-weighted
+            BCE) or ``focal``.
+        topk: fraction of hardest voxels kept by TopK.
+        focal_gamma: focusing parameter of the focal loss.
+    """
+
+    name: Literal["dice", "dice_ce", "dice_topk", "iw_bce", "focal"] = "dice_ce"
+    topk: float = 0.1
+    focal_gamma: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.topk <= 1.0:
+            raise ValueError(f"topk {self.topk} must be in (0, 1]")
+        if self.focal_gamma < 0:
+            raise ValueError(f"focal_gamma {self.focal_gamma} must be >= 0")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Where patches come from and how their centres are chosen.
+
+    Attributes:
+        source: ``folder`` (simulated or real cases on disk), ``synth`` (the simulator's on-the-fly
+            `PatchStream`), ``mixed`` (both) or ``blobs`` (spheres in noise, for smoke tests).
+        folder: case folder root for ``folder`` / ``mixed`` (each case a sub-folder).
+        synth_fraction: share of patches drawn from the simulator when ``mixed``.
+        lesion_prob: probability that a patch centre lies in a lesion ("tumour sampling").
+        class_balanced: choose the task first (uniformly among those with lesions), then its lesion voxel.
+        batch_size: patches per step.
+        blob_cases: number of toy cases generated for ``blobs``.
+        blob_shape: spatial shape of each toy case.
+    """
+
+    source: Literal["folder", "synth", "mixed", "blobs"] = "blobs"
+    folder: str | None = None
+    synth_fraction: float = 0.5
+    lesion_prob: float = 0.5
+    class_balanced: bool = True
+    batch_size: int = 2
+    blob_cases: int = 8
+    blob_shape: tuple[int, int, int] = (64, 64, 64)
+
+    def __post_init__(self) -> None:
+        if self.source in ("folder", "mixed") and not self.folder:
+            raise ValueError(f"source {self.source!r} needs 'folder' (a directory of cases)")
+        for name in ("synth_fraction", "lesion_prob"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} {v} must be in [0, 1]")
+        if self.batch_size < 1 or self.blob_cases < 2:
+            raise ValueError("batch_size must be >= 1 and blob_cases >= 2")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly augmentation (MONAI transforms); each ``p_*`` is the probability of applying one.
+
+    Attributes:
+        rotate_deg: maximum absolute rotation about each axis, degrees.
+        scale: (min, max) isotropic scaling factor.
+        channel_dropout: probability of zeroing each present input channel (at least one is kept),
+            so the network learns to work with missing sequences.
+    """
+
+    enabled: bool = True
+    rotate_deg: float = 45.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    p_affine: float = 0.5
+    p_flip: float = 0.5
+    p_elastic: float = 0.1
+    p_gamma: float = 0.3
+    p_bias: float = 0.3
+    p_noise: float = 0.2
+    p_blur: float = 0.2
+    p_lowres: float = 0.2
+    channel_dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        probs = {k: v for k, v in self.__dict__.items() if k.startswith("p_") or k == "channel_dropout"}
+        for k, v in probs.items():
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{k} {v} must be in [0, 1]")
+        if not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(f"scale {self.scale} must be (min, max) with 0 < min <= max")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run.
+
+    Attributes:
+        name: model name (checkpoint card, output folder).
+        steps: optimisation steps.
+        lr: AdamW learning rate (polynomial decay to 0).
+        weight_decay: AdamW weight decay.
+        val_every: validate (and checkpoint) every N steps.
+        val_cases: held-out cases used for validation (blobs / synth); folder runs use the fold.
+        folds: K of the patient-wise K-fold split.
+        seed: master seed; every step's data and augmentation derive from (seed, step), which makes
+            resuming exact.
+        threads: CPU threads for torch (0 = leave torch's default).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        amp: mixed precision on CUDA.
+        sw_batch: windows per batch during validation inference.
+    """
+
+    name: str = "model"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    val_every: int = 100
+    val_cases: int = 4
+    folds: int = 5
+    seed: int = 0
+    threads: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    sw_batch: int = 2
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.val_every < 1 or self.val_cases < 1:
+            raise ValueError("steps, val_every and val_cases must be >= 1")
+        if self.folds < 2:
+            raise ValueError(f"folds {self.folds} must be >= 2")
+        if self.lr <= 0 or self.threads < 0:
+            raise ValueError("lr must be > 0 and threads >= 0")
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        """Build from a mapping; see `neurolesion.models.config.from_mapping`."""
+        return from_mapping(cls, data, where)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a training configuration file.
+
+    Args:
+        path: YAML file.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        InputError: missing or unreadable file, invalid YAML, unknown keys or invalid values (the message
+            names the file and the setting).
+    """
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read training config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: not valid YAML ({exc})") from None
+    return TrainConfig.from_mapping(data or {}, where=str(p))
