@@ -143,6 +143,34 @@ def evaluate(
     typer.echo(f"outputs in {output}")
 
 
+@app.command()
+@guarded
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file of service settings.")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8765).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Jobs, database and token folder.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once (default 1).")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="NEUROLESION_TOKEN", help="Access token (default: generated, kept).")
+    ] = None,
+) -> None:
+    """The web application: upload a study, review and correct lesions, export RTSTRUCT/SEG/NIfTI."""
+    import uvicorn
+
+    from neurolesion.service.app import create_app
+    from neurolesion.service.settings import ensure_token, load_settings
+
+    settings = load_settings(
+        config, host=host, port=port, data_dir=data_dir, concurrency=concurrency, token=token
+    )
+    settings, generated = ensure_token(settings)
+    if generated:
+        typer.echo(f"new access token written to {settings.data_dir / 'token'}")
+    typer.secho(f"open http://{settings.host}:{settings.port}/#token={settings.token}", bold=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
 def main() -> None:
     """Console entry point."""
     app()
