@@ -148,13 +148,14 @@ def pair_cases(
 
 def _union_box(a: np.ndarray, b: np.ndarray, margin: int) -> tuple[slice, ...]:
     """Bounding box of a | b grown by `margin` voxels (the whole array when both are empty)."""
-    nonzero = np.nonzero(a | b)
-    if nonzero[0].size == 0:
-        return tuple(slice(0, n) for n in a.shape)
-    return tuple(
-        slice(max(int(ix.min()) - margin, 0), min(int(ix.max()) + margin + 1, n))
-        for ix, n in zip(nonzero, a.shape, strict=True)
-    )
+    union = a | b
+    box = []
+    for axis, n in enumerate(union.shape):
+        hit = np.flatnonzero(np.any(union, axis=tuple(i for i in range(union.ndim) if i != axis)))
+        if hit.size == 0:
+            return tuple(slice(0, m) for m in union.shape)
+        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + margin + 1, n)))
+    return tuple(box)
 
 
 def evaluate_arrays(
@@ -190,20 +191,22 @@ def evaluate_arrays(
         >>> row["dice"], row["hd95_mm"], match.f1
         (1.0, 0.0, 1.0)
     """
-    p_mask = np.asarray(pred) >= threshold if is_probability(pred) else np.asarray(pred) != 0
-    t_mask = np.asarray(truth) != 0
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    if is_probability(pred):
+        prob = pred if prob is None else prob
+        pred = pred >= threshold
+    p_mask, t_mask = pred != 0, truth != 0
     row = overlap_metrics(p_mask, t_mask, spacing)
     box = _union_box(p_mask, t_mask, margin=2)
     row.update(surface_metrics(p_mask[box], t_mask[box], spacing, tolerance_mm))
     match = match_lesions(
-        np.asarray(pred)[box],
-        np.asarray(truth)[box],
+        np.ascontiguousarray(pred[box]),
+        np.ascontiguousarray(truth[box]),
         spacing,
         rule=rule,
         distance_mm=distance_mm,
         connectivity=connectivity,
-        prob=None if prob is None else np.asarray(prob)[box],
-        threshold=threshold,
+        prob=None if prob is None else np.ascontiguousarray(np.asarray(prob)[box]),
     )
     row.update(match.as_dict())
     return row, match

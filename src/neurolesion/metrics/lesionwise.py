@@ -52,7 +52,10 @@ def is_probability(x: np.ndarray) -> bool:
         (True, False)
     """
     a = np.asarray(x)
-    return a.dtype.kind == "f" and bool(np.any(a != np.round(a)))
+    if a.dtype.kind != "f":
+        return False
+    nonzero = a[a != 0]
+    return bool(np.any(nonzero != np.round(nonzero)))
 
 
 def label_lesions(
@@ -68,7 +71,7 @@ def label_lesions(
             (False); by default ids are used when the values are integers above 1.
 
     Returns:
-        (uint32 labels with consecutive ids 1..n, n).
+        (unsigned-integer labels with consecutive ids 1..n, n).
 
     Raises:
         ValueError: `connectivity` is not 6, 18 or 26, or `x` is not 3D.
@@ -97,7 +100,7 @@ def label_lesions(
         mask = a != 0
     conn = cast(Literal[6, 18, 26], connectivity)
     labels, n = cc3d.connected_components(mask, connectivity=conn, return_N=True)
-    return labels.astype(np.uint32, copy=False), int(n)
+    return labels, int(n)
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,16 @@ def size_bin_names(edges_mm: Sequence[float] = SIZE_EDGES_MM) -> list[str]:
     return [f"<{e[0]} mm"] + [f"{a}-{b} mm" for a, b in pairwise(e)] + [f">{e[-1]} mm"]
 
 
+def _centroids(labels: np.ndarray, n: int) -> np.ndarray:
+    """(n, 3) centroids in voxel coordinates of labels 1..n, from the foreground voxels only."""
+    flat = np.flatnonzero(labels)
+    ids = labels.ravel()[flat].astype(np.int64)
+    counts = np.bincount(ids, minlength=n + 1)[1:]
+    coords = np.unravel_index(flat, labels.shape)
+    sums = np.stack([np.bincount(ids, weights=c, minlength=n + 1)[1:] for c in coords], axis=1)
+    return sums / np.maximum(counts, 1)[:, None]
+
+
 def _candidates(
     pred: np.ndarray,
     truth: np.ndarray,
@@ -248,8 +261,7 @@ def _candidates(
     ov_p, ov_t = keys // (n_truth + 1) - 1, keys % (n_truth + 1) - 1
     ov = sparse.csr_matrix((inter.astype(np.float64), (ov_p, ov_t)), shape=(n_pred, n_truth))
     if rule == "centroid" and n_pred and n_truth:
-        cen_p = cc3d.statistics(pred)["centroids"][1:] * spacing
-        cen_t = cc3d.statistics(truth)["centroids"][1:] * spacing
+        cen_p, cen_t = _centroids(pred, n_pred) * spacing, _centroids(truth, n_truth) * spacing
         near = cKDTree(cen_p).query_ball_tree(cKDTree(cen_t), r=distance_mm)
         ip = np.array([i for i, js in enumerate(near) for _ in js], dtype=np.int64)
         it = np.array([j for js in near for j in js], dtype=np.int64)
@@ -353,9 +365,9 @@ def match_lesions(
     if prob is None or n_p == 0:
         confidence = np.ones(n_p)
     else:
+        inside = p_lab > 0
         confidence = np.asarray(
-            ndimage.maximum(np.asarray(prob, dtype=np.float64), p_lab, np.arange(1, n_p + 1)),
-            dtype=np.float64,
+            ndimage.maximum(np.asarray(prob)[inside], p_lab[inside], np.arange(1, n_p + 1)), dtype=np.float64
         )
     return LesionMatch(
         rule=rule,
