@@ -96,6 +96,27 @@ def phantom(
     return np.where(inside, marker, values).astype(np.float32)
 
 
+def ball_labels(
+    affine: np.ndarray, shape: Sequence[int], balls: Sequence[tuple[Sequence[float], float]]
+) -> np.ndarray:
+    """Instance map (1, 2, ...) of balls given as (centre RAS mm, diameter mm), sampled on a grid."""
+    labels = np.zeros(tuple(shape), dtype=np.int32)
+    to_voxel = np.linalg.inv(affine)
+    step = float(np.min(np.linalg.norm(affine[:3, :3], axis=0)))
+    for i, (centre, diameter) in enumerate(balls, start=1):
+        middle = to_voxel[:3, :3] @ np.asarray(centre, dtype=float) + to_voxel[:3, 3]
+        reach = diameter / 2 / step + 1
+        lo = np.clip(np.floor(middle - reach), 0, shape).astype(int)
+        hi = np.clip(np.ceil(middle + reach) + 1, 0, shape).astype(int)
+        box = affine.copy()
+        box[:3, 3] = affine[:3, :3] @ lo + affine[:3, 3]
+        world = world_coordinates(box, hi - lo)
+        inside = np.linalg.norm(world - np.asarray(centre), axis=-1) <= diameter / 2
+        region = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        region[inside] = i
+    return labels
+
+
 @dataclass
 class WrittenSeries:
     """What write_series wrote: the files (in slice order, skipped slices left out) and the identifiers."""
