@@ -37,3 +37,22 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The browser viewer (NiiVue, npm) built into the service's static folder (git-ignored, never committed).
+# Without npm, `neurolesion serve` still runs and its page says "front end not built: run make web".
+WEB_BUILT := src/neurolesion/service/static/index.html
+WEB_IF_NPM := $(if $(shell command -v npm 2>/dev/null),$(WEB_BUILT),)
+
+.PHONY: web serve test-browser
+
+web: $(WEB_BUILT)
+
+$(WEB_BUILT): web/package.json web/package-lock.json web/index.html web/vite.config.js $(wildcard web/src/*)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+serve: $(STAMP) $(WEB_IF_NPM)
+	$(BIN)/neurolesion serve
+
+# End-to-end tests in headless Chromium (Debian's /usr/bin/chromium + the playwright Python package).
+test-browser: $(STAMP) $(WEB_BUILT)
+	$(BIN)/python -m pytest -m browser tests/service $(PYTEST_ARGS)
