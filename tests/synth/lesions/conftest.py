@@ -1,7 +1,8 @@
 """A small fake `Head` for the lesion generator tests, built from the MNI152 2009 GM/WM maps of nilearn.
 
 Deep grey matter, ventricles, brainstem and cerebellum are placed by MNI coordinates; skull, scalp, dura,
-air cells, vessels and choroid plexus are simple geometric layers. Built once per session at 2 mm.
+air cells, vessels, choroid plexus and a petrous ridge beside the pons (with a cerebellopontine angle
+cistern) are simple geometric layers. Built once per session at 2 mm.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ def build_head(spacing: float = 2.0) -> Head:
         ((np.abs(x) - 45) ** 2 + (y + 25) ** 2 + (z + 38) ** 2) < 64
     )
     labels[air & np.isin(labels, [Tissue.SKULL, Tissue.SCALP, Tissue.DURA])] = Tissue.SINUS_AIR
+
+    cpa_box = brain & (y > -40) & (y < -8) & (z > -42) & (z < -26)
+    labels[cpa_box & (np.abs(x) >= 14) & (np.abs(x) < 23)] = Tissue.CSF
+    labels[cpa_box & (np.abs(x) >= 23) & (np.abs(x) < 45)] = Tissue.SKULL  # petrous ridge
 
     regions = np.zeros_like(labels)
     in_brain = np.isin(labels, [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 14, 15])

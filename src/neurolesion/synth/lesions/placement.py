@@ -83,6 +83,16 @@ def majority(values: np.ndarray) -> int:
     return int(np.argmax(np.bincount(values.astype(np.int64).ravel())))
 
 
+def located(codes_crop: np.ndarray, mask: np.ndarray, near: np.ndarray) -> int:
+    """The most frequent non-zero code under `mask`, else under `near` (a larger mask), else 0."""
+    for m in (mask, near):
+        values = codes_crop[m]
+        values = values[values > 0]
+        if values.size:
+            return majority(values)
+    return 0
+
+
 def make_record(
     head: Head,
     slices: tuple,
@@ -94,16 +104,18 @@ def make_record(
 ) -> LesionRecord:
     """A record for the instance `mask` (crop `slices` of the head): centroid, volume and location.
 
-    The region, lobe and side are the most frequent codes of `head.regions`, `head.lobes` and `head.sides`
-    under the mask, as lower-case names.
+    The region, lobe and side are the most frequent non-zero codes of `head.regions`, `head.lobes` and
+    `head.sides` under the mask (for an extra-axial lesion lying in CSF: in a 3-voxel margin around it), as
+    lower-case names.
     """
     idx = np.argwhere(mask)
     offset = np.array([s.start for s in slices])
     centre = idx.mean(axis=0) + offset
     voxel_ml = float(np.prod(head.spacing)) / 1000.0
-    region = Region(majority(head.regions[slices][mask])).name.lower()
-    lobe = Lobe(majority(head.lobes[slices][mask])).name.lower()
-    side = Side(majority(head.sides[slices][mask])).name.lower()
+    near = ndimage.binary_dilation(mask, iterations=3)
+    region = Region(located(head.regions[slices], mask, near)).name.lower()
+    lobe = Lobe(located(head.lobes[slices], mask, near)).name.lower()
+    side = Side(located(head.sides[slices], mask, near)).name.lower()
     return LesionRecord(
         id=id_,
         type=type_,
