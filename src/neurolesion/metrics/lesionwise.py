@@ -242,6 +242,19 @@ def _centroids(labels: np.ndarray, n: int) -> np.ndarray:
     return sums / np.maximum(counts, 1)[:, None]
 
 
+def _near_pairs(
+    pred: np.ndarray, truth: np.ndarray, n_pred: int, n_truth: int, spacing: np.ndarray, distance_mm: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pred index, truth index, centroid distance in mm) of every pair at most `distance_mm` apart."""
+    if n_pred == 0 or n_truth == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    cen_p, cen_t = _centroids(pred, n_pred) * spacing, _centroids(truth, n_truth) * spacing
+    near = cKDTree(cen_p).query_ball_tree(cKDTree(cen_t), r=distance_mm)
+    ip = np.array([i for i, js in enumerate(near) for _ in js], dtype=np.int64)
+    it = np.array([j for js in near for j in js], dtype=np.int64)
+    return ip, it, np.linalg.norm(cen_p[ip] - cen_t[it], axis=1) if ip.size else np.zeros(0)
+
+
 def _candidates(
     pred: np.ndarray,
     truth: np.ndarray,
@@ -256,31 +269,20 @@ def _candidates(
     size_p = np.bincount(pred[pred > 0], minlength=n_pred + 1)[1:].astype(np.float64)
     size_t = np.bincount(truth[truth > 0], minlength=n_truth + 1)[1:].astype(np.float64)
     both = (pred > 0) & (truth > 0)
-    key = pred[both].astype(np.int64) * (n_truth + 1) + truth[both]
-    keys, inter = np.unique(key, return_counts=True)
-    ov_p, ov_t = keys // (n_truth + 1) - 1, keys % (n_truth + 1) - 1
-    ov = sparse.csr_matrix((inter.astype(np.float64), (ov_p, ov_t)), shape=(n_pred, n_truth))
-    if rule == "centroid" and n_pred and n_truth:
-        cen_p, cen_t = _centroids(pred, n_pred) * spacing, _centroids(truth, n_truth) * spacing
-        near = cKDTree(cen_p).query_ball_tree(cKDTree(cen_t), r=distance_mm)
-        ip = np.array([i for i, js in enumerate(near) for _ in js], dtype=np.int64)
-        it = np.array([j for js in near for j in js], dtype=np.int64)
-        dist = np.linalg.norm(cen_p[ip] - cen_t[it], axis=1) if ip.size else np.zeros(0)
+    keys, counts = np.unique(pred[both].astype(np.int64) * (n_truth + 1) + truth[both], return_counts=True)
+    ip, it = keys // (n_truth + 1) - 1, keys % (n_truth + 1) - 1
+    inter = counts.astype(np.float64)
+    if rule == "centroid":
+        overlap = sparse.csr_matrix((inter, (ip, it)), shape=(n_pred, n_truth))
+        ip, it, dist = _near_pairs(pred, truth, n_pred, n_truth, spacing, distance_mm)
+        inter = np.asarray(overlap[ip, it]).ravel() if ip.size else np.zeros(0)
         quality = 1.0 - dist / distance_mm if distance_mm > 0 else np.ones_like(dist)
-        inter_pairs = np.asarray(ov[ip, it]).ravel() if ip.size else np.zeros(0)
-    elif rule == "centroid":
-        ip = it = np.zeros(0, dtype=np.int64)
-        inter_pairs = quality = np.zeros(0)
-    else:
-        ip, it, inter_pairs = ov_p, ov_t, inter.astype(np.float64)
-        if rule == "coverage":
-            quality = inter_pairs / size_t[it]
-            keep = quality >= coverage
-            ip, it, inter_pairs, quality = ip[keep], it[keep], inter_pairs[keep], quality[keep]
-        else:
-            quality = 2 * inter_pairs / (size_p[ip] + size_t[it])
-    dice = 2 * inter_pairs / (size_p[ip] + size_t[it]) if ip.size else np.zeros(0)
-    return ip, it, quality, dice, size_p, size_t
+    elif rule == "coverage":
+        quality = inter / size_t[it]
+        keep = quality >= coverage
+        ip, it, inter, quality = ip[keep], it[keep], inter[keep], quality[keep]
+    dice = 2 * inter / (size_p[ip] + size_t[it])
+    return ip, it, (dice if rule == "overlap" else quality), dice, size_p, size_t
 
 
 def _assign(ip: np.ndarray, it: np.ndarray, quality: np.ndarray, n_pred: int, n_truth: int) -> np.ndarray:
