@@ -164,6 +164,7 @@ def write_series(
     description: str = "t1_mprage_sag",
     series_number: int = 1,
     study_uid: str | None = None,
+    series_uid: str | None = None,
     patient_id: str = "SYNTH01",
     fields: Mapping[str, Any] | None = None,
     slope: float = 1.0,
@@ -180,6 +181,8 @@ def write_series(
 
     Args:
         description: SeriesDescription (and ProtocolName).
+        study_uid, series_uid: the UIDs to use (new ones by default); several calls with one series_uid make
+            one series with several volumes.
         fields: extra header fields (pydicom keywords); default T1_FIELDS.
         slope, intercept: RescaleSlope/RescaleIntercept; stored values are round((v - intercept) / slope).
         gzip: write `.dcm.gz` files.
@@ -196,7 +199,7 @@ def write_series(
     iop = np.concatenate([lps[:3, 0] / spacing[0], lps[:3, 1] / spacing[1]])
     normal = np.cross(iop[:3], iop[3:])
     study_uid = study_uid or generate_uid()
-    series_uid, frame_uid = generate_uid(), generate_uid()
+    series_uid, frame_uid = series_uid or generate_uid(), generate_uid()
     common: dict[str, Any] = {
         "SOPClassUID": MRImageStorage,
         "Modality": "MR",

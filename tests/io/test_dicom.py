@@ -137,7 +137,7 @@ def test_user_overrides_the_sequence(tmp_path: Path) -> None:
     [forced] = read_dicom_folder(folder, sequences={"9": "FLAIR"})
     assert (forced.sequence, forced.confidence, forced.reason) == ("flair", 1.0, "set by the user")
     assert forced.volume.meta["sequence"] == "flair"
-    with pytest.raises(InputError, match="matches no series"):
+    with pytest.raises(InputError, match="match no series"):
         read_dicom_folder(folder, sequences={"42": "t1"})
     with pytest.raises(InputError, match="unknown sequence"):
         auto.with_sequence("dwi")
@@ -165,6 +165,20 @@ def test_defective_series_can_be_skipped(tmp_path: Path) -> None:
     write_series(tmp_path / "good", phantom(affine, SHAPE), affine, series_number=1)
     write_series(tmp_path / "bad", phantom(affine, SHAPE), affine, series_number=2, skip_slices=[4])
     assert [s.series_number for s in read_dicom_folder(tmp_path, on_error="skip")] == [1]
+
+
+def test_multi_volume_series_raise_when_ours_and_are_skipped_otherwise(tmp_path: Path) -> None:
+    affine = grid_affine("axial", SHAPE, SPACING)
+    array = phantom(affine, SHAPE)
+    for name, number in (("ep2d_diff_trace", 4), ("t2_tse_tra", 5)):
+        first = write_series(tmp_path / name / "b0", array, affine, description=name, series_number=number)
+        write_series(tmp_path / name / "b1", array, affine, description=name, series_uid=first.series_uid)
+    write_series(tmp_path / "t1", array, affine, series_number=1)
+    with pytest.raises(InputError, match="t2_tse_tra.*share a position"):
+        read_dicom_folder(tmp_path)
+    shutil.rmtree(tmp_path / "t2_tse_tra")
+    [t1] = read_dicom_folder(tmp_path)  # the diffusion series is logged and left out
+    assert t1.summary()["sequence"] == "t1" and t1.summary()["shape"] == list(SHAPE)
 
 
 def test_absurd_voxel_size(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 from neurolesion.errors import InputError
-from neurolesion.io.sequence import HEADER_FIELDS, detect_sequence
+from neurolesion.io.sequence import HEADER_FIELDS, OTHER, detect_sequence
 from neurolesion.registry import check_sequence
 from neurolesion.volume import Volume
 
@@ -70,17 +70,7 @@ PATIENT_STUDY_KEYWORDS: tuple[str, ...] = (
     "SpecificCharacterSet",
 )
 _LOCALIZER_WORDS = ("LOCALIZER", "SCOUT", "SURVEY")
-_MULTIFRAME_GROUPS = (
-    "PlanePositionSequence",
-    "PlaneOrientationSequence",
-    "PixelMeasuresSequence",
-    "PixelValueTransformationSequence",
-    "FrameContentSequence",
-    "MREchoSequence",
-    "MRImageFrameTypeSequence",
-    "MRTimingAndRelatedParametersSequence",
-    "MRModifierSequence",
-)
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -130,13 +120,27 @@ class DicomSeries:
     headers: tuple[Dataset, ...] = field(repr=False)
     path: Path = field(default=Path())
 
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly record of the series (for summary.json and logs)."""
+        return {
+            "description": self.description,
+            "series_number": self.series_number,
+            "sequence": self.sequence,
+            "confidence": self.confidence,
+            "reason": self.reason,
+            "shape": list(self.volume.shape),
+            "spacing_mm": [round(v, 4) for v in self.volume.spacing],
+            "study_instance_uid": self.uids.study_instance_uid,
+            "series_instance_uid": self.uids.series_instance_uid,
+        }
+
     def with_sequence(self, name: str) -> DicomSeries:
         """The same series with its sequence set by the user (confidence 1.0).
 
         Raises:
             InputError: `name` is not a registry sequence or "other".
         """
-        seq = "other" if name.lower() == "other" else check_sequence(name)
+        seq = OTHER if name.lower() == OTHER else check_sequence(name)
         reason = "set by the user"
         meta = {**self.volume.meta, "sequence": seq, "sequence_confidence": 1.0, "sequence_reason": reason}
         volume = Volume(self.volume.array, self.volume.affine, self.volume.name, meta)
@@ -159,8 +163,9 @@ class _Slice:
 
 
 def _open_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when it is gzipped."""
     data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    if data[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(data)
         except (OSError, EOFError) as exc:
@@ -170,24 +175,36 @@ def _open_bytes(path: Path) -> bytes:
     return data
 
 
+def _peek(path: Path) -> bytes:
+    """The first 132 bytes (decompressed when gzipped): enough to tell a DICOM file."""
+    with path.open("rb") as fh:
+        head = fh.read(132)
+    if head[:2] != _GZIP_MAGIC:
+        return head
+    try:
+        with gzip.open(path) as fh:
+            return fh.read(132)
+    except (OSError, EOFError) as exc:
+        if path.name.lower().endswith((".dcm.gz", ".dicom.gz")):
+            raise InputError(
+                f"{path}: corrupt or truncated gzip file ({exc}); expected a gzipped DICOM file"
+            ) from None
+        return b""
+
+
 def _read_header(path: Path) -> Dataset | None:
     """The header (no pixel data) of a DICOM file; None for a file that is not DICOM.
 
     Raises:
         InputError: the file says it is DICOM (preamble "DICM") but cannot be parsed.
     """
-    try:
-        data = _open_bytes(path)
-    except InputError:
-        if path.name.lower().endswith((".dcm.gz", ".dicom.gz")):
-            raise
-        log.info("skipping %s: not a DICOM file (unreadable gzip)", path)
-        return None
-    has_preamble = data[128:132] == b"DICM"
-    raw_start = data[:2] in (b"\x08\x00", b"\x02\x00")  # a preamble-less dataset starts with group 0008/0002
+    head = _peek(path)
+    has_preamble = head[128:132] == b"DICM"
+    raw_start = head[:2] in (b"\x08\x00", b"\x02\x00")  # a preamble-less dataset starts with group 0008/0002
     if not has_preamble and not raw_start:
         log.info("skipping %s: not a DICOM file", path)
         return None
+    data = _open_bytes(path)
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=not has_preamble)
         ds.get("SeriesInstanceUID")  # parsing is lazy: touch the data set so a broken one fails here
@@ -487,15 +504,16 @@ def _is_localizer(header: Dataset) -> bool:
     return any(w in image_type or w in description for w in _LOCALIZER_WORDS)
 
 
-def _build_series(slices: list[_Slice], where: str, root: Path, suffix: str) -> DicomSeries:
+def _build_series(
+    slices: list[_Slice], where: str, root: Path, description: str, detected: tuple[str, float, str]
+) -> DicomSeries:
     header = slices[0].header
     order, affine = stack_geometry(
         np.array([s.position for s in slices]), slices[0].orientation, slices[0].spacing, where
     )
     ordered = [slices[i] for i in order]
     array = _volume_array(ordered, where)
-    description = f"{header.get('SeriesDescription', '')}{suffix}"
-    sequence, confidence, reason = detect_sequence(_header_fields(header))
+    sequence, confidence, reason = detected
     number = header.get("SeriesNumber")
     series_number = None if number in (None, "") else int(number)
     uids = SeriesUIDs(
@@ -550,25 +568,17 @@ def _split_suffixes(keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], str]:
     return {k: f" [{i} of {len(keys)}]" for i, k in enumerate(keys, start=1)}
 
 
-def _apply_overrides(
-    series: list[DicomSeries], sequences: Mapping[str, str], root: Path
-) -> list[DicomSeries]:
-    out = list(series)
-    for key, name in sequences.items():
-        hits = [
-            i
-            for i, s in enumerate(out)
-            if key in (s.uids.series_instance_uid, s.description, str(s.series_number))
-        ]
-        if not hits:
-            found = ", ".join(f"{s.series_number} {s.description!r}" for s in out)
-            raise InputError(
-                f"{root}: sequence override {key!r} matches no series; expected a SeriesInstanceUID, "
-                f"SeriesNumber or SeriesDescription among: {found}"
-            )
-        for i in hits:
-            out[i] = out[i].with_sequence(name)
-    return out
+def _detect(
+    header: Dataset, description: str, overrides: Mapping[str, str], used: set[str]
+) -> tuple[str, float, str]:
+    """The user's sequence for this series when an override key names it, else the detected one."""
+    names = {str(header.get("SeriesInstanceUID", "")), str(header.get("SeriesNumber", "")), description}
+    names.add(str(header.get("SeriesDescription", "")))
+    for key, name in overrides.items():
+        if key in names:
+            used.add(key)
+            return (OTHER if name.lower() == OTHER else check_sequence(name)), 1.0, "set by the user"
+    return detect_sequence(_header_fields(header))
 
 
 def read_dicom_folder(
@@ -586,14 +596,15 @@ def read_dicom_folder(
         sequences: user overrides of the detected sequence: SeriesInstanceUID, SeriesNumber or
             SeriesDescription -> sequence name (registry name or "other"); confidence becomes 1.0.
         on_error: "raise" (default): a defective series (missing or uneven slices, bad geometry, unreadable
-            pixels) raises; "skip": it is logged and left out.
+            pixels) of a recognised sequence raises; "skip": it is logged and left out. Defective series of
+            no recognised sequence ("other": diffusion, perfusion, ...) are always logged and left out.
 
     Returns:
         The series, ordered by SeriesNumber then description.
 
     Raises:
-        InputError: the path does not exist, a DICOM file is corrupt, a series is defective (on_error
-            "raise"), an override matches nothing, or no image series was found.
+        InputError: the path does not exist, a DICOM file is corrupt, a series of a recognised sequence is
+            defective (on_error "raise"), an override matches nothing, or no usable image series was found.
 
     Example:
         >>> [s.sequence for s in read_dicom_folder("dicom/", sequences={"3": "flair"})]  # doctest: +SKIP
@@ -618,27 +629,34 @@ def read_dicom_folder(
         by_series[uid].append(key)
     series: list[DicomSeries] = []
     notes: list[str] = []
+    overrides, used = dict(sequences or {}), set[str]()
     for uid, keys in by_series.items():
         suffixes = _split_suffixes(keys)
         for key in keys:
             slices = groups[(uid, key)]
             header = slices[0].header
-            where = (
-                f"{root}: series {header.get('SeriesNumber', '?')} {header.get('SeriesDescription', '')!r}"
-            )
-            where += suffixes[key]
+            description = f"{header.get('SeriesDescription', '')}{suffixes[key]}"
+            where = f"{root}: series {header.get('SeriesNumber', '?')} {description!r}"
+            detected = _detect(header, description, overrides, used)
             if _is_localizer(header) or len(slices) < MIN_SLICES:
-                note = f"{where}: {'localizer' if _is_localizer(header) else f'{len(slices)} slice(s), not a 3D volume'}"
-                log.info("skipping %s", note)
-                notes.append(note)
+                why = "localizer" if _is_localizer(header) else f"{len(slices)} slice(s), not a 3D volume"
+                log.info("skipping %s: %s", where, why)
+                notes.append(f"{where}: {why}")
                 continue
             try:
-                series.append(_build_series(slices, where, root, suffixes[key]))
+                series.append(_build_series(slices, where, root, description, detected))
             except InputError as exc:
-                if on_error == "raise":
+                if on_error == "raise" and detected[0] != OTHER:
                     raise
-                log.warning("skipping defective series: %s", exc)
+                log.warning("skipping defective %s series: %s", detected[0], exc)
                 notes.append(str(exc))
+    unused = [k for k in overrides if k not in used]
+    if unused:
+        found = ", ".join(f"{s.series_number} {s.description!r}" for s in series)
+        raise InputError(
+            f"{root}: sequence override(s) {unused} match no series; expected a SeriesInstanceUID, "
+            f"SeriesNumber or SeriesDescription among: {found}"
+        )
     if not series:
         detail = "; ".join(notes) if notes else "no DICOM image with position and orientation"
         raise InputError(
@@ -646,4 +664,4 @@ def read_dicom_folder(
             f"expected a folder with at least one 3D DICOM image series of {MIN_SLICES}+ slices"
         )
     series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30, s.description))
-    return _apply_overrides(series, sequences or {}, root)
+    return series
