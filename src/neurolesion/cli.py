@@ -143,6 +143,92 @@ def evaluate(
     typer.echo(f"outputs in {output}")
 
 
+_SEQ_HELP = "Override detection: the {} image (NIfTI file or DICOM series folder)."
+
+
+@app.command()
+@guarded
+def segment(
+    input: Annotated[
+        Path | None, typer.Argument(help="DICOM folder, BIDS subject/session folder, NIfTI file or folder.")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("neurolesion-out"),
+    t1: Annotated[Path | None, typer.Option("--t1", help=_SEQ_HELP.format("T1"))] = None,
+    t1c: Annotated[Path | None, typer.Option("--t1c", help=_SEQ_HELP.format("contrast-enhanced T1"))] = None,
+    t2: Annotated[Path | None, typer.Option("--t2", help=_SEQ_HELP.format("T2"))] = None,
+    flair: Annotated[Path | None, typer.Option("--flair", help=_SEQ_HELP.format("FLAIR"))] = None,
+    t2star: Annotated[Path | None, typer.Option("--t2star", help=_SEQ_HELP.format("T2*-GRE"))] = None,
+    swi: Annotated[Path | None, typer.Option("--swi", help=_SEQ_HELP.format("SWI"))] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option("--task", help="brain, wmh, cmb, lacune, epvs, csvd, ccm, tumor or all (repeatable)."),
+    ] = None,
+    tta: Annotated[bool, typer.Option(help="Mirror test-time augmentation.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Segment and quantify the lesions of one case; write the output contract into OUTPUT."""
+    from neurolesion.pipeline import segment as run_segment
+
+    given = {"t1": t1, "t1c": t1c, "t2": t2, "flair": flair, "t2star": t2star, "swi": swi}
+    overrides = {k: v for k, v in given.items() if v is not None}
+
+    def progress(stage: str, fraction: float) -> None:
+        typer.secho(f"[{fraction:4.0%}] {stage}", err=True, fg=typer.colors.CYAN)
+
+    result = run_segment(
+        input, output, tasks=task, overrides=overrides, progress=progress, tta=tta, device=device
+    )
+    _print_result(result.summary, result.lesions)
+    typer.echo(f"outputs in {result.output}")
+
+
+def _print_result(summary: dict[str, Any], lesions: list[dict[str, Any]]) -> None:
+    for name, reason in summary.get("tasks_skipped", {}).items():
+        typer.secho(f"skipped {name}: {reason}", fg=typer.colors.YELLOW)
+    for name, reason in summary.get("tasks_failed", {}).items():
+        typer.secho(f"FAILED {name}: {reason}", fg=typer.colors.RED)
+    for w in summary.get("warnings", []):
+        typer.secho(f"warning: {w}", fg=typer.colors.YELLOW)
+    if lesions:
+        typer.echo(
+            f"{'task':<7} {'id':>3} {'type':<11} {'vol ml':>8} {'diam mm':>8} {'region':<15} {'lobe':<16} conf"
+        )
+        for r in lesions:
+            typer.echo(
+                f"{r['task']:<7} {r['id']:>3} {r['type']:<11} {r['volume_ml']:>8.3f} {r['max_diameter_mm']:>8.1f} "
+                f"{r.get('region', ''):<15} {r.get('lobe', ''):<16} {r.get('confidence', 0):.2f}"
+            )
+    for name, t in summary.get("tasks", {}).items():
+        typer.echo(f"{name}: {t['count']} lesions, {t['volume_ml']:.2f} ml")
+
+
+@app.command()
+@guarded
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("neurolesion-demo"),
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+) -> None:
+    """Synthesise a case with every lesion type, segment it, print the lesions and the accuracy."""
+    from neurolesion.demo import run_demo
+
+    def progress(stage: str, fraction: float) -> None:
+        typer.secho(f"[{fraction:4.0%}] {stage}", err=True, fg=typer.colors.CYAN)
+
+    res = run_demo(output, seed=seed, progress=progress)
+    _print_result(res.result.summary, res.result.lesions)
+    typer.secho("accuracy against the simulated truth", bold=True)
+    for task, sc in res.accuracy.items():
+        extra = (
+            f"  lesion F1 {sc['lesion_f1']:.3f} ({sc['found']}/{sc['true_lesions']} found, {sc['false_positives']} FP)"
+            if "lesion_f1" in sc
+            else ""
+        )
+        typer.echo(f"  {task:<7} Dice {sc['dice']:.3f}{extra}")
+    report = res.result.files.get("report")
+    typer.echo(f"case: {res.case_dir}")
+    typer.echo(f"report: {report if report else 'not written'}")
+
+
 @app.command()
 @guarded
 def serve(

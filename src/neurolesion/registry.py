@@ -56,7 +56,7 @@ class Task:
         required: groups of sequences; the task runs when every group has at least one sequence present.
         optional: sequences used when present.
         lesion_types: the `type` values its lesions can have in lesions.csv.
-        members: for a group task (csvd), the tasks it stands for.
+        min_size_mm3: smallest lesion kept by post-processing (clinical definition of the marker).
     """
 
     name: str
@@ -64,7 +64,7 @@ class Task:
     required: tuple[tuple[str, ...], ...]
     optional: tuple[str, ...] = ()
     lesion_types: tuple[str, ...] = ()
-    members: tuple[str, ...] = ()
+    min_size_mm3: float = 0.0
 
     def runnable(self, present: Iterable[str]) -> bool:
         """True when the sequences `present` satisfy every required group."""
@@ -78,16 +78,17 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in (
         Task("brain", "Brain mask", ((*_ANY,),)),
-        Task("wmh", "White matter hyperintensities", (("flair",),), ("t1", "t2"), ("wmh",)),
-        Task("cmb", "Cerebral microbleeds", (("t2star", "swi"),), ("t1",), ("cmb",)),
-        Task("lacune", "Lacunes", (("flair",), ("t1", "t2")), ("t2",), ("lacune",)),
-        Task("epvs", "Enlarged perivascular spaces", (("t1", "t2"),), ("flair",), ("epvs",)),
+        Task("wmh", "White matter hyperintensities", (("flair",),), ("t1", "t2"), ("wmh",), 3.0),
+        Task("cmb", "Cerebral microbleeds", (("t2star", "swi"),), ("t1",), ("cmb",), 4.0),  # >= 2 mm
+        Task("lacune", "Lacunes", (("flair",), ("t1", "t2")), ("t2",), ("lacune",), 14.0),  # >= 3 mm
+        Task("epvs", "Enlarged perivascular spaces", (("t1", "t2"),), ("flair",), ("epvs",), 2.0),
         Task(
             "ccm",
             "Cerebral cavernous malformations",
             (("t2", "t2star", "swi"),),
             ("t2star", "swi", "t1"),
             ("ccm",),
+            4.0,
         ),
         Task(
             "tumor",
@@ -95,6 +96,7 @@ TASKS: dict[str, Task] = {
             (("t1c",),),
             ("flair", "t1", "t2"),
             ("metastasis", "meningioma", "schwannoma"),
+            4.0,  # >= 2 mm
         ),
     )
 }

@@ -1,0 +1,381 @@
+"""One case end to end: load -> pre-process -> models -> post-process -> analysis -> outputs.
+
+Example:
+    >>> from neurolesion.pipeline import segment
+    >>> result = segment("dicom_folder/", "out/", tasks=["cmb"])  # doctest: +SKIP
+    >>> result.summary["tasks"]["cmb"]["count"]  # doctest: +SKIP
+    3
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import neurolesion
+from neurolesion.errors import InputError
+from neurolesion.io.atomic import atomic_path
+from neurolesion.io.case import Case, load_case
+from neurolesion.io.nifti import save_nifti
+from neurolesion.registry import TASKS, expand_tasks, tasks_for_sequences
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+#: lesions.csv columns, in order (DESIGN.md output contract, plus the RANO-BM axial diameters).
+LESION_COLUMNS: tuple[str, ...] = (
+    "id",
+    "task",
+    "type",
+    "subtype",
+    "volume_ml",
+    "max_diameter_mm",
+    "axial_diameter_mm",
+    "axial_perpendicular_mm",
+    "centroid_x",
+    "centroid_y",
+    "centroid_z",
+    "region",
+    "lobe",
+    "side",
+    "brainstem",
+    "confidence",
+)
+
+
+@dataclass
+class SegmentResult:
+    """What `segment` produced.
+
+    Attributes:
+        output: the output folder.
+        summary: the content of summary.json.
+        lesions: the rows of lesions.csv.
+        files: output name -> path.
+    """
+
+    output: Path
+    summary: dict[str, Any]
+    lesions: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def plan_tasks(case: Case, requested: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+    """Choose the tasks to run and say why the others are skipped.
+
+    Args:
+        case: the loaded case.
+        requested: task or group names; None or ``all`` means every task the sequences allow.
+
+    Returns:
+        (tasks to run, {skipped task: reason}).
+
+    Raises:
+        InputError: a task was asked for by name and a sequence it needs is missing.
+    """
+    present = set(case.sequences)
+    if not requested or [r.lower() for r in requested] == ["all"]:
+        runnable = [t.name for t in tasks_for_sequences(present)]
+        skipped = {
+            name: f"needs {' and '.join('/'.join(g) for g in t.required)}; have {', '.join(case.sequences)}"
+            for name, t in TASKS.items()
+            if name not in runnable
+        }
+        return runnable, skipped
+    names = expand_tasks(requested)
+    missing = [n for n in names if not TASKS[n].runnable(present)]
+    if missing:
+        needs = "; ".join(
+            f"{n} needs {' and '.join('/'.join(g) for g in TASKS[n].required)}" for n in missing
+        )
+        raise InputError(
+            f"{case.source.get('path', 'input')}: sequence missing: {needs} (have {', '.join(case.sequences)})"
+        )
+    return names, {}
+
+
+@contextmanager
+def _staging(output: Path) -> Iterator[Path]:
+    """A temporary folder beside `output`; its files move into `output` only when the block succeeds."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}-partial-", dir=output.parent))
+    try:
+        yield stage
+        output.mkdir(parents=True, exist_ok=True)
+        for item in sorted(stage.iterdir()):
+            target = output / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+class _Clock:
+    def __init__(self, progress: Progress | None) -> None:
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def stage(self, name: str, fraction: float) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress(name, fraction)
+        log.info("stage %s", name)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(LESION_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+
+
+def segment(
+    input: str | os.PathLike[str] | Case | None,
+    output: str | os.PathLike[str],
+    *,
+    tasks: Sequence[str] | None = None,
+    overrides: Mapping[str, str | os.PathLike[str]] | None = None,
+    progress: Progress | None = None,
+    models: Mapping[str, str | os.PathLike[str]] | None = None,
+    tta: bool = False,
+    device: str = "cpu",
+) -> SegmentResult:
+    """Segment one case and write every output of the contract into `output`.
+
+    Args:
+        input: DICOM folder, BIDS folder, NIfTI file or folder, or an already loaded Case.
+        output: output folder (created; files in it are replaced).
+        tasks: task or group names (default: every task the present sequences allow).
+        overrides: sequence name -> file or series folder, winning over detection.
+        progress: called as ``progress(stage, fraction_done)`` at each stage.
+        models: task -> model file or folder, instead of the shipped default for that task.
+        tta: mirror test-time augmentation (slower, slightly more accurate).
+        device: ``cpu`` or ``cuda``.
+
+    Returns:
+        The SegmentResult (summary.json content, lesion rows, written files).
+
+    Raises:
+        InputError: unusable input or a requested task whose sequences are missing. Nothing is written.
+    """
+    from neurolesion.analysis import atlas_to_case, csvd_scores, lesion_table
+    from neurolesion.preprocess import prepare
+
+    out = Path(output)
+    clock = _Clock(progress)
+    with clock.stage("load", 0.0):
+        case = input if isinstance(input, Case) else load_case(input, overrides)
+        run, skipped = plan_tasks(case, tasks)
+    ref = case.reference_volume
+    warnings: list[str] = []
+    with clock.stage("preprocess", 0.1):
+        prepared = prepare(case)
+        warnings.extend(prepared.warnings)
+    brain_native = prepared.native_brain_mask()
+
+    labels: dict[str, np.ndarray] = {}
+    probs: dict[str, np.ndarray] = {}
+    confidences: dict[str, dict[int, float]] = {}
+    models_used: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    lesion_tasks = [t for t in run if t != "brain"]
+    for i, task in enumerate(lesion_tasks):
+        with clock.stage(f"model:{task}", 0.2 + 0.6 * i / max(len(lesion_tasks), 1)):
+            try:
+                result = _run_task(
+                    task, prepared, brain_native, ref.spacing, models=models, tta=tta, device=device
+                )
+            except InputError:
+                raise
+            except Exception as exc:  # one task failing must not lose the others
+                log.exception("task %s failed", task)
+                failed[task] = f"{type(exc).__name__}: {exc}"
+                continue
+            if result is None:
+                skipped[task] = "no trained model for this task is installed yet"
+                continue
+            labels[task], probs[task], confidences[task], models_used[task] = result
+
+    with clock.stage("analysis", 0.85):
+        anatomy = None
+        try:
+            anatomy = atlas_to_case(ref, brain_native)
+        except Exception as exc:
+            log.exception("atlas registration failed")
+            warnings.append(f"anatomical regions unavailable: atlas registration failed ({exc})")
+        rows: list[dict[str, Any]] = []
+        for task, lab in labels.items():
+            rows.extend(lesion_table(lab, ref.affine, task, prob=probs[task], anatomy=anatomy))
+        scores = (
+            csvd_scores(labels, ref.affine, anatomy) if set(labels) & {"wmh", "cmb", "lacune", "epvs"} else {}
+        )
+
+    summary: dict[str, Any] = {
+        "neurolesion": neurolesion.__version__,
+        "input": {
+            "path": str(case.source.get("path", "")),
+            "kind": case.source.get("kind"),
+            "reference": case.reference,
+            "sequences": {
+                s: {"shape": list(v.shape), "spacing_mm": [round(x, 4) for x in v.spacing], "file": v.name}
+                for s, v in case.images.items()
+            },
+            "detected_series": case.source.get("series", []),
+        },
+        "tasks_run": [t for t in run if t not in skipped and t not in failed],
+        "tasks_skipped": skipped,
+        "tasks_failed": failed,
+        "models": models_used,
+        "tasks": {
+            t: {
+                "count": len(confidences[t]),
+                "volume_ml": round(float(sum(r["volume_ml"] for r in rows if r["task"] == t)), 4),
+            }
+            for t in labels
+        },
+        "brain_volume_ml": round(float(brain_native.sum()) * float(np.prod(ref.spacing)) / 1000.0, 2),
+        "scores": scores,
+        "registration": getattr(prepared, "registration_summary", lambda: {})(),
+        "warnings": warnings,
+        "timings_s": clock.timings,
+    }
+    with clock.stage("write", 0.95), _staging(out) as stage:
+        files = _write_outputs(stage, case, brain_native, labels, probs, rows, summary)
+    summary["timings_s"] = clock.timings
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    if progress is not None:
+        progress("done", 1.0)
+    return SegmentResult(out, summary, rows, {name: out / p.name for name, p in files.items()})
+
+
+def _model_for_task(task: str, models: Mapping[str, str | os.PathLike[str]] | None) -> Any:
+    """The model named for `task` in `models`, else the first shipped model that predicts it, else None."""
+    from neurolesion.models.card import load_model, shipped_models
+
+    if models and task in models:
+        return load_model(models[task])
+    for card in shipped_models():
+        if task in card.tasks:
+            return load_model(card.name)
+    return None
+
+
+def _run_task(
+    task: str,
+    prepared: Any,
+    brain_native: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    models: Mapping[str, str | os.PathLike[str]] | None,
+    tta: bool,
+    device: str,
+) -> tuple[np.ndarray, np.ndarray, dict[int, float], dict[str, Any]] | None:
+    """Predict one task on the model grid, map it to the native grid and post-process it there."""
+    from neurolesion.infer.postprocess import postprocess
+    from neurolesion.infer.predict import predict_volume
+
+    model = _model_for_task(task, models)
+    if model is None:
+        return None
+    card = model.card
+    present = [seq in prepared.images for seq in card.inputs]
+    if not any(present):
+        raise InputError(f"model {card.name} for {task} needs one of {', '.join(card.inputs)}")
+    blank = np.zeros(prepared.grid.shape, np.float32)
+    image = np.stack([prepared.images.get(seq, blank) for seq in card.inputs]).astype(np.float32)
+    prob_model = predict_volume(model, image, prepared.grid.spacing, present=present, tta=tta, device=device)
+    prob = prepared.to_native(prob_model[list(card.tasks).index(task)], order="linear").astype(np.float32)
+    lab, conf = postprocess(
+        prob,
+        spacing,
+        parenchyma_mask=brain_native,
+        min_size_mm3=TASKS[task].min_size_mm3,
+    )
+    return lab, prob, conf, {"name": card.name, "arch": card.arch, "source": model.source}
+
+
+def _write_outputs(
+    stage: Path,
+    case: Case,
+    brain: np.ndarray,
+    labels: Mapping[str, np.ndarray],
+    probs: Mapping[str, np.ndarray],
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any],
+) -> dict[str, Path]:
+    ref = case.reference_volume
+    files: dict[str, Path] = {}
+    files["brain_mask"] = save_nifti(
+        brain.astype(np.uint8), stage / "brain_mask.nii.gz", like=ref, dtype=np.uint8
+    )
+    for task, lab in labels.items():
+        files[f"{task}_labels"] = save_nifti(lab, stage / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
+        files[f"{task}_probability"] = save_nifti(probs[task], stage / f"{task}_probability.nii.gz", like=ref)
+    _write_csv(stage / "lesions.csv", rows)
+    files["lesions"] = stage / "lesions.csv"
+    series = case.source.get("dicom_series", {}).get(case.reference)
+    if series is not None:
+        files.update(_write_dicom(stage, series, labels, rows, summary))
+    from neurolesion.report import write_report
+
+    try:
+        files["report"] = write_report(stage, summary, rows, dict(case.images), dict(labels), brain=brain)
+    except Exception as exc:
+        log.exception("report failed")
+        summary["warnings"].append(f"report not written: {type(exc).__name__}: {exc}")
+    (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    files["summary"] = stage / "summary.json"
+    return files
+
+
+def _write_dicom(
+    stage: Path,
+    series: Any,
+    labels: Mapping[str, np.ndarray],
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any],
+) -> dict[str, Path]:
+    """RTSTRUCT (one ROI per lesion) and SEG (one segment per task) referencing the source series."""
+    from neurolesion.io.dicomseg import write_seg
+    from neurolesion.io.rtstruct import write_rtstruct
+
+    files: dict[str, Path] = {}
+    combined = np.zeros(series.volume.shape, np.int32)
+    names: dict[int, str] = {}
+    next_id = 1
+    for task, lab in labels.items():
+        types = {int(r["id"]): str(r["type"]) for r in rows if r["task"] == task}
+        for lesion_id in np.unique(lab[lab > 0]):
+            combined[lab == lesion_id] = next_id
+            names[next_id] = f"{types.get(int(lesion_id), task)} {int(lesion_id)}"
+            next_id += 1
+    try:
+        if names:
+            files["rtstruct"] = write_rtstruct(combined, series, stage / "rtstruct.dcm", names=names)
+        if labels:
+            files["seg"] = write_seg(dict(labels), series, stage / "seg.dcm")
+    except Exception as exc:
+        log.exception("DICOM outputs failed")
+        summary["warnings"].append(f"DICOM outputs not written: {type(exc).__name__}: {exc}")
+    return files
