@@ -70,6 +70,8 @@ CASES: list[tuple[dict[str, Any], str]] = [
     ({"SeriesDescription": "Ax T2* GRE"}, "t2star"),
     ({"SeriesDescription": "SWI_Images", "ImageType": ["DERIVED", "PRIMARY", "SWI", "NORM"]}, "swi"),
     ({"SeriesDescription": "Ax SWAN"}, "swi"),
+    ({"SeriesDescription": "VEN_BOLD"}, "swi"),
+    ({"SeriesDescription": "Axial T2 gradient echo"}, "t2star"),
     ({"SeriesDescription": "ep2d_diff_3scan_trace"}, "other"),
     ({"SeriesDescription": "AAHead_Scout_64ch-head-coil"}, "other"),
     ({"SeriesDescription": "tof_3d_multi-slab"}, "other"),

@@ -44,12 +44,13 @@ _NOT_OURS = re.compile(
     r"\bperf|\bdsc\b|\bdce\b|\basl\b|pcasl|\bbold\b|fmri|resting|\btof\b|\bmra\b|angio|\bpc\b|\bphase\b|"
     r"\bmip\b|cal(ibration)?\b|\bsense_?ref|coil.?survey|\bb1.?map|\bmap\b|spectro|\bsvs\b|\bcsi\b"
 )
-# Names that sequence_from_text misreads: GE's "T1 FLAIR" is T1-weighted, Siemens' TIRM is a FLAIR, and
-# "fl2d"/"fl3d" (Siemens FLASH) with a T2 is a T2*-weighted gradient echo.
+# Names that sequence_from_text misreads: GE's "T1 FLAIR" is T1-weighted, Siemens' TIRM is a FLAIR,
+# Philips' VEN_BOLD is SWI, and "fl2d"/"fl3d" (Siemens FLASH) or "gradient echo" with a T2 is T2*-weighted.
 _NAME_FIXES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("t1", re.compile(r"\bt1.?flair")),
     ("flair", re.compile(r"\btirm\b")),
-    ("t2star", re.compile(r"\bt2.?fl[23]d|\bfl[23]d.*t2|\bmedic\b|\bm.?ffe\b")),
+    ("swi", re.compile(r"ven.?bold")),
+    ("t2star", re.compile(r"\bt2.?fl[23]d|\bfl[23]d.*t2|\bmedic\b|\bm.?ffe\b|gradient.?echo")),
 )
 _CONTRAST_NAME = re.compile(
     r"\+\s*c\b|\+\s*gd|\bgd\b|gad|\bpost\b|post.?(contrast|gd|c\b)|contrast|\bce\b|\bkm\b|\bmdc\b|\bc\+|"
@@ -141,7 +142,7 @@ def detect_sequence(header_fields: Mapping[str, Any]) -> tuple[str, float, str]:
     physics = _physics_guess(header_fields)
     source = next((f"{k} {v!r}" for k, v in named.items() if v), "")
 
-    if _NOT_OURS.search(names) and not re.search(r"\bswi|swan|\bsusc", names):
+    if _NOT_OURS.search(names) and not re.search(r"\bswi|swan|\bsusc|ven.?bold", names):
         return OTHER, 0.9, f"{source} names a series that is not a structural sequence"
     name_guess = next((name for name, pattern in _NAME_FIXES if pattern.search(names)), None)
     name_guess = name_guess or sequence_from_text(names)
