@@ -365,7 +365,9 @@ async function saveCorrection() {
   const now = performance.now()
   state.correctionMs += now - state.editSince
   state.editSince = now
-  const bytes = await nv.saveImage({ filename: '', isSaveDrawing: true, volumeByIndex: 0 })
+  // NiiVue 0.57's saveImage({isSaveDrawing}) re-orients a drawing to the native grid twice (flipping any
+  // non-RAS grid); saveToDisk with the drawing re-orients it once, as it must.
+  const bytes = await nv.volumes[0].saveToDisk('', nv.drawBitmap)
   const form = new FormData()
   form.append('file', new Blob([bytes], { type: 'application/octet-stream' }), `${task}_labels.nii`)
   form.append('review_seconds', ((now - state.openedAt) / 1000).toFixed(1))
