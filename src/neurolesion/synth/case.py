@@ -1,0 +1,494 @@
+"""One simulated case: a new head, its lesions, every sequence, acquisition realism and the exact truth.
+
+Order of operations (truth stays exact): random head on the working grid -> lesions painted on the working
+grid -> tissue properties -> contrasts -> acquisition (blur, bias, noise) -> one geometric transform per
+output grid, applied to images (linear) and label maps (nearest neighbour) alike.
+
+Example:
+    >>> case = simulate_case(0, ["wmh"], ["flair", "t1"])  # doctest: +SKIP
+    >>> case.write(Path("out/case_0000"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from neurolesion.anatomy.labels import Region
+from neurolesion.anatomy.template import Anatomy, downsample, load_anatomy
+from neurolesion.errors import InputError
+from neurolesion.io.case import REFERENCE_ORDER
+from neurolesion.registry import SEQUENCES, TASKS, expand_tasks
+from neurolesion.synth import acquisition as acqmod
+from neurolesion.synth import contrast
+from neurolesion.synth.deform import HeadConfig, random_head
+from neurolesion.synth.head import Head
+from neurolesion.synth.lesions.base import LesionRecord, LesionSet
+from neurolesion.volume import Volume
+
+log = logging.getLogger(__name__)
+
+#: Lesion generator modules by task (imported lazily); `mimics` inserts look-alikes that are not lesions.
+LESION_MODULES: dict[str, str] = {
+    "tumor": "neurolesion.synth.lesions.tumor",
+    "ccm": "neurolesion.synth.lesions.ccm",
+    "wmh": "neurolesion.synth.lesions.wmh",
+    "lacune": "neurolesion.synth.lesions.lacune",
+    "epvs": "neurolesion.synth.lesions.epvs",
+    "cmb": "neurolesion.synth.lesions.cmb",
+    "mimics": "neurolesion.synth.lesions.mimics",
+}
+#: Tasks whose label map is a lesion instance map (all but brain).
+LESION_TASKS: tuple[str, ...] = tuple(t for t in TASKS if t != "brain")
+
+Generator = Callable[..., LesionSet]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything random about a simulated case; stored in case.json.
+
+    Attributes:
+        field_strengths: tesla values drawn from (1.5 and/or 3.0).
+        spacing: voxel size (mm) of the common output grid.
+        grid: "common" (every sequence and label map on one grid) or "native" (each sequence on its own
+            acquisition grid, label maps on the reference sequence's grid).
+        working_downsample: 1 for the 1 mm working grid, 2 for a 2 mm grid (fast tests).
+        random_contrast_p: probability that a sequence gets random intensities (domain randomisation).
+        property_jitter: log-normal spread of the per-case tissue properties.
+        mimics_p: probability of inserting CMB mimics (calcification, flow voids) when cmb or ccm is simulated.
+        head: head randomisation ranges.
+        acquisition: acquisition ranges.
+        lesion_params: task -> keyword arguments for its generator's ``insert``.
+    """
+
+    field_strengths: tuple[float, ...] = (1.5, 3.0)
+    spacing: float = 1.0
+    grid: str = "common"
+    working_downsample: int = 1
+    random_contrast_p: float = 0.0
+    property_jitter: float = 0.06
+    mimics_p: float = 0.7
+    head: HeadConfig = field(default_factory=HeadConfig)
+    acquisition: acqmod.AcquisitionConfig = field(default_factory=acqmod.AcquisitionConfig)
+    lesion_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.field_strengths if f not in (1.5, 3.0)]
+        if not self.field_strengths or bad:
+            raise InputError(
+                f"synth config: field_strengths {self.field_strengths}; expected values from 1.5, 3.0"
+            )
+        if not 0.2 <= self.spacing <= 4.0:
+            raise InputError(f"synth config: spacing {self.spacing} mm; expected 0.2-4 mm")
+        if self.grid not in ("common", "native"):
+            raise InputError(f"synth config: grid {self.grid!r}; expected 'common' or 'native'")
+        if self.working_downsample not in (1, 2, 3, 4):
+            raise InputError(f"synth config: working_downsample {self.working_downsample}; expected 1-4")
+        for name in ("random_contrast_p", "mimics_p"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise InputError(f"synth config: {name} {v}; expected a probability in [0, 1]")
+        unknown = set(self.lesion_params) - set(LESION_MODULES)
+        if unknown:
+            raise InputError(
+                f"synth config: lesion_params for {sorted(unknown)}; expected keys from {list(LESION_MODULES)}"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (the inverse of `from_dict`)."""
+        d = asdict(self)
+        d["lesion_params"] = {k: dict(v) for k, v in self.lesion_params.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> SynthConfig:
+        """Build and validate from a plain mapping (YAML / JSON).
+
+        Raises:
+            InputError: unknown keys or values out of range (naming `source`).
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError(
+                f"{source}: unknown synth config keys {sorted(unknown)}; expected some of {sorted(known)}"
+            )
+        kw: dict[str, Any] = dict(data)
+        for key, sub in (("head", HeadConfig), ("acquisition", acqmod.AcquisitionConfig)):
+            if key in kw and not isinstance(kw[key], sub):
+                kw[key] = _sub_config(sub, kw[key], f"{source}: {key}")
+        for key in ("field_strengths",):
+            if key in kw:
+                kw[key] = tuple(float(v) for v in kw[key])
+        try:
+            return cls(**kw)
+        except TypeError as exc:
+            raise InputError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> SynthConfig:
+        """Load and validate a YAML file.
+
+        Raises:
+            InputError: unreadable file, not a mapping, or invalid values.
+        """
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"{path}: cannot read synth config: {exc}") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: synth config must be a mapping of keys to values")
+        return cls.from_dict(data, str(path))
+
+
+def _sub_config(cls: Any, data: Any, source: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: expected a mapping, got {data!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise InputError(f"{source}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**kw)
+
+
+@dataclass
+class SimCase:
+    """A simulated case.
+
+    Attributes:
+        case_id: folder name.
+        images: sequence -> Volume (float32 magnitude).
+        labels: task -> (X, Y, Z) int32 instance map (0 background) on the label grid.
+        brain_mask: (X, Y, Z) uint8 brain mask on the label grid.
+        regions: (X, Y, Z) uint8 `Region` codes on the label grid.
+        anatomy: (X, Y, Z) uint8 tissue codes (anatomy and lesion tissue) on the label grid.
+        label_affine: 4x4 affine of the label grid.
+        records: every inserted lesion.
+        acquisition: sequence -> sequence parameters and acquisition protocol.
+        info: seed, tasks, grid, reference, field strength, age factor, config.
+    """
+
+    case_id: str
+    images: dict[str, Volume]
+    labels: dict[str, np.ndarray]
+    brain_mask: np.ndarray
+    regions: np.ndarray
+    anatomy: np.ndarray
+    label_affine: np.ndarray
+    records: list[LesionRecord]
+    acquisition: dict[str, dict[str, Any]]
+    info: dict[str, Any]
+
+    def case_json(self) -> dict[str, Any]:
+        """The content of case.json."""
+        lesions = []
+        for task, recs in _records_by_task(self.records, self.labels).items():
+            for r in recs:
+                d = asdict(r)
+                d["task"] = task
+                lesions.append(d)
+        return {**self.info, "case_id": self.case_id, "lesions": lesions, "acquisition": self.acquisition}
+
+    def write(self, folder: Path) -> list[Path]:
+        """Write the case folder atomically (a temporary folder renamed at the end).
+
+        Returns:
+            The written files.
+        """
+        import nibabel as nib
+
+        folder = Path(folder)
+        tmp = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+
+        def save(arr: np.ndarray, affine: np.ndarray, name: str) -> None:
+            img = nib.Nifti1Image(arr, affine)
+            img.header.set_xyzt_units("mm")
+            img.set_qform(affine, code=1)
+            img.set_sform(affine, code=1)
+            nib.save(img, str(tmp / name))
+
+        for seq, vol in self.images.items():
+            save(vol.data.astype(np.float32), vol.affine, f"{seq}.nii.gz")
+        save(self.brain_mask.astype(np.uint8), self.label_affine, "brain_mask.nii.gz")
+        for task, lab in self.labels.items():
+            save(lab.astype(np.int32), self.label_affine, f"{task}_labels.nii.gz")
+        save(self.anatomy.astype(np.uint8), self.label_affine, "anatomy.nii.gz")
+        save(self.regions.astype(np.uint8), self.label_affine, "regions.nii.gz")
+        (tmp / "case.json").write_text(json.dumps(self.case_json(), indent=1, default=_json_default))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+        return sorted(folder.iterdir())
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _records_by_task(
+    records: list[LesionRecord], labels: Mapping[str, np.ndarray]
+) -> dict[str, list[LesionRecord]]:
+    out: dict[str, list[LesionRecord]] = {t: [] for t in labels}
+    for r in records:
+        task = str(r.extra.get("task", ""))
+        out.setdefault(task, []).append(r)
+    return out
+
+
+@lru_cache(maxsize=4)
+def working_anatomy(factor: int) -> Anatomy:
+    """The template anatomy on the working grid (1 mm, or coarser by `factor`), cached per process."""
+    return downsample(load_anatomy(), factor)
+
+
+def load_generator(task: str) -> Generator:
+    """The ``insert`` function of a task's lesion module (imported on first use).
+
+    Raises:
+        InputError: no lesion generator for `task`.
+    """
+    if task not in LESION_MODULES:
+        raise InputError(f"no lesion generator for task {task!r}; expected one of {list(LESION_MODULES)}")
+    try:
+        module = importlib.import_module(LESION_MODULES[task])
+    except ModuleNotFoundError as exc:
+        raise InputError(f"lesion generator {LESION_MODULES[task]} is not available: {exc}") from None
+    insert: Generator = module.insert
+    return insert
+
+
+def insert_lesions(
+    head: Head,
+    tasks: Sequence[str],
+    rng: np.random.Generator,
+    config: SynthConfig,
+    generators: Mapping[str, Generator] | None = None,
+) -> tuple[dict[str, np.ndarray], list[LesionRecord]]:
+    """Run the lesion generators of `tasks` (plus mimics) on the head, in a fixed order.
+
+    A later generator may paint over an earlier lesion; the earlier instance map loses those voxels, so every
+    instance map matches the final tissue codes exactly, and record volumes are recomputed.
+
+    Returns:
+        (task -> int32 instance map, records with ``extra["task"]`` set).
+    """
+    order = [t for t in LESION_MODULES if t in tasks]
+    if ("cmb" in tasks or "ccm" in tasks) and rng.uniform() < config.mimics_p:
+        order.append("mimics")
+    maps: dict[str, np.ndarray] = {}
+    records: list[LesionRecord] = []
+    voxel_ml = float(np.prod(head.spacing)) / 1000.0
+    for task in order:
+        insert = (generators or {}).get(task) or load_generator(task)
+        before = head.labels.copy()
+        child = np.random.default_rng(int(rng.integers(2**63)))
+        lesion_set = insert(head, child, **dict(config.lesion_params.get(task, {})))
+        changed = head.labels != before
+        for other in maps.values():
+            other[changed & (other > 0)] = 0
+        if task == "mimics":
+            continue
+        maps[task] = np.asarray(lesion_set.instances, dtype=np.int32)
+        for r in lesion_set.records:
+            r.extra["task"] = task
+            records.append(r)
+    for task in tasks:
+        maps.setdefault(task, np.zeros(head.labels.shape, np.int32))
+    kept = []
+    for r in records:
+        counts = np.bincount(maps[str(r.extra["task"])].reshape(-1), minlength=r.id + 1)
+        if counts[r.id] == 0:
+            continue
+        r.volume_ml = float(counts[r.id] * voxel_ml)
+        kept.append(r)
+    return maps, kept
+
+
+def simulate_case(
+    seed: int,
+    tasks: Sequence[str],
+    sequences: Sequence[str] | None = None,
+    config: SynthConfig | None = None,
+    *,
+    generators: Mapping[str, Generator] | None = None,
+) -> SimCase:
+    """Simulate one case. Same seed and config, same arrays.
+
+    Args:
+        seed: case seed.
+        tasks: task names or groups (csvd, all); `brain` needs no lesion.
+        sequences: registry sequence names; all six when None.
+        config: ranges (default `SynthConfig()`).
+        generators: task -> insert function overriding the lesion modules (tests).
+
+    Returns:
+        The case (images, instance maps, masks, records, acquisition parameters).
+
+    Raises:
+        InputError: unknown task or sequence.
+    """
+    cfg = config or SynthConfig()
+    task_list = expand_tasks(tasks)
+    seqs = list(sequences) if sequences else list(SEQUENCES)
+    unknown = [s for s in seqs if s not in SEQUENCES]
+    if unknown:
+        raise InputError(f"unknown sequence(s) {unknown}; expected names from {list(SEQUENCES)}")
+    seqs = [s for s in SEQUENCES if s in seqs]
+    rng = np.random.default_rng(seed)
+    anat = working_anatomy(cfg.working_downsample)
+    head = random_head(anat, rng, cfg.head)
+    lesion_tasks = [t for t in task_list if t in LESION_TASKS]
+    maps, records = insert_lesions(head, lesion_tasks, rng, cfg, generators)
+    field_t = float(rng.choice(cfg.field_strengths))
+    props = contrast.jittered_properties(field_t, rng, cfg.property_jitter)
+    texture = _texture(head.labels.shape, rng)
+    brain = head.brain_mask()
+    work_spacing = head.spacing
+
+    reference = next(s for s in REFERENCE_ORDER if s in seqs)
+    grids: dict[str, tuple[tuple[int, int, int], np.ndarray]] = {}
+    images: dict[str, Volume] = {}
+    acq_info: dict[str, dict[str, Any]] = {}
+    field_ppm: np.ndarray | None = None
+    for seq in seqs:
+        params = contrast.random_sequence(seq, field_t, rng)
+        if rng.uniform() < cfg.random_contrast_p:
+            lut = contrast.random_table(rng)
+            params = replace(params, random_intensity=True)
+        else:
+            lut = contrast.signal_table(params, props)
+        img: np.ndarray = contrast.render(head.labels, lut, props["texture"], texture)
+        if seq in contrast.SUSCEPTIBILITY_SEQUENCES:
+            if field_ppm is None:
+                field_ppm = contrast.field_map(props["chi"][head.labels], work_spacing)
+            img = contrast.dephase(img, field_ppm, params)
+        acq = acqmod.random_acquisition(seq, rng, cfg.acquisition)
+        img = acqmod.degrade(img, acq, work_spacing, rng)
+        if cfg.grid == "native":
+            shape, affine = acqmod.native_grid(acq, _head_points(head, rng), rng, cfg.acquisition)
+            grids[seq] = (shape, affine)
+            img_spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+            # sample at no finer than the working grid, then interpolate in-plane (cheap, separable)
+            inter = _common_shape(
+                shape, img_spacing, [max(a, w) for a, w in zip(img_spacing, work_spacing, strict=True)]
+            )
+            coords = acqmod.grid_coordinates(inter, acqmod.box_affine(affine, shape, inter), head.affine)
+            img = acqmod.resize(acqmod.resample(img, coords, inter), shape, order=1)
+            sig_mask = acqmod.resize(
+                acqmod.gather(brain, acqmod.nearest_index(coords, brain.shape), inter), shape, 0
+            )
+        else:
+            acq_sp = [max(a, w) for a, w in zip(acq.spacing_on_working_axes(), work_spacing, strict=True)]
+            coarse = _common_shape(img.shape, work_spacing, acq_sp)
+            img = acqmod.resize(img, coarse, order=1)
+            sig_mask = acqmod.resize(brain, coarse, order=0)
+            affine = acqmod.box_affine(
+                head.affine, brain.shape, _common_shape(brain.shape, work_spacing, [cfg.spacing] * 3)
+            )
+            img_spacing = tuple(acq_sp)
+        noisy = acqmod.add_complex_noise(img, sig_mask, acq.snr, rng)
+        mag = contrast.swi_combine(noisy, img_spacing) if seq == "swi" else np.abs(noisy)  # type: ignore[arg-type]
+        if cfg.grid == "common":
+            mag = acqmod.resize(mag, _common_shape(brain.shape, work_spacing, (cfg.spacing,) * 3), order=1)
+        scale = 1000.0 / max(float(np.percentile(mag[mag > 0], 99)), 1e-6) if (mag > 0).any() else 1.0
+        images[seq] = Volume((mag * scale).astype(np.float32), affine, name=seq, meta={"sequence": seq})
+        acq_info[seq] = {**params.as_dict(), **acq.as_dict()}
+
+    if cfg.grid == "native":
+        lab_shape, lab_affine = grids[reference]
+        index = acqmod.nearest_index(
+            acqmod.grid_coordinates(lab_shape, lab_affine, head.affine), head.labels.shape
+        )
+
+        def to_grid(a: np.ndarray) -> np.ndarray:
+            return acqmod.gather(a, index, lab_shape)
+
+    else:
+        lab_affine = next(iter(images.values())).affine
+
+        def to_grid(a: np.ndarray) -> np.ndarray:
+            return _to_common(a, work_spacing, cfg.spacing)
+
+    labels_out = {t: to_grid(maps[t]) for t in lesion_tasks}
+    for r in records:
+        mm = head.affine[:3, :3] @ np.asarray(r.centre_vox, float) + head.affine[:3, 3]
+        r.extra["centre_mm"] = [round(float(v), 2) for v in mm]
+        r.extra.setdefault("region_code", int(_region_code(r.region)))
+    info = {
+        "seed": int(seed),
+        "tasks": task_list,
+        "sequences": seqs,
+        "grid": cfg.grid,
+        "reference": reference,
+        "field_strength": field_t,
+        "age_factor": round(head.age_factor, 4),
+        "label_grid": {"shape": list(to_grid(head.regions).shape), "affine": lab_affine.tolist()},
+        "working_grid": {"shape": list(head.labels.shape), "affine": head.affine.tolist()},
+        "config": cfg.as_dict(),
+    }
+    return SimCase(
+        case_id=f"case_{seed:06d}",
+        images=images,
+        labels=labels_out,
+        brain_mask=to_grid(brain.astype(np.uint8)),
+        regions=to_grid(head.regions),
+        anatomy=to_grid(head.labels),
+        label_affine=lab_affine,
+        records=records,
+        acquisition=acq_info,
+        info=info,
+    )
+
+
+def _region_code(name: str) -> int:
+    try:
+        return int(Region[name.upper()])
+    except KeyError:
+        return int(Region.NONE)
+
+
+def _texture(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Zero-mean unit-variance smooth random field (about 1.5 mm correlation) shared by all sequences."""
+    t = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), 1.0)
+    t /= max(float(t.std()), 1e-6)
+    return t
+
+
+def _head_points(head: Head, rng: np.random.Generator) -> np.ndarray:
+    """(3, N) RAS mm of a random sample of head voxels (for sizing acquisition grids)."""
+    idx = np.argwhere(head.labels > 0)
+    if len(idx) > 20000:
+        idx = idx[rng.choice(len(idx), 20000, replace=False)]
+    return head.affine[:3, :3] @ idx.T.astype(np.float64) + head.affine[:3, 3:4]
+
+
+def _common_shape(shape: tuple[int, ...], src: Sequence[float], dst: Sequence[float]) -> tuple[int, int, int]:
+    out = [max(round(n * s / d), 1) for n, s, d in zip(shape, src, dst, strict=True)]
+    return (out[0], out[1], out[2])
+
+
+def _to_common(a: np.ndarray, work: tuple[float, float, float], spacing: float) -> np.ndarray:
+    """Label map from the working grid to the common grid (nearest neighbour)."""
+    shape = _common_shape(a.shape, work, (spacing,) * 3)
+    if shape == a.shape:
+        return a
+    return acqmod.resize(a, shape, order=0).astype(a.dtype)
