@@ -87,6 +87,11 @@ def test_grid_mismatch_and_missing_cases(folders: tuple[Path, Path], tmp_path: P
     )
     with pytest.raises(InputError, match="case1.*grid"):
         evaluate_folders(pred, truth, tmp_path / "e1", task="wmh", plots=False)
+    soft = np.full((32, 32, 12), 0.5, np.float32)
+    write_nifti(pred / "case1" / "wmh_labels.nii.gz", soft, AFFINE)
+    write_nifti(truth / "case1.nii.gz", soft, AFFINE)
+    with pytest.raises(InputError, match=r"case1.nii.gz: truth has fractional values"):
+        evaluate_folders(pred, truth, tmp_path / "e2", task="wmh", plots=False)
     write_nifti(truth / "case9.nii.gz", np.zeros((32, 32, 12), np.uint8), AFFINE)
     with pytest.raises(InputError, match="no prediction for 1 truth case.*case9"):
         pair_cases(pred, truth, task="wmh")

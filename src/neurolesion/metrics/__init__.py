@@ -10,6 +10,7 @@ Example:
 """
 
 from neurolesion.metrics.agreement import (
+    anova_oneway,
     bland_altman,
     bootstrap_ci,
     cohen_kappa,
@@ -28,6 +29,7 @@ __all__ = [
     "HIT_RULES",
     "LesionCurves",
     "LesionMatch",
+    "anova_oneway",
     "assd",
     "bland_altman",
     "bootstrap_ci",

@@ -53,7 +53,7 @@ from neurolesion.metrics.lesionwise import (
     match_lesions,
 )
 from neurolesion.metrics.overlap import overlap_metrics, ratio
-from neurolesion.metrics.surface import surface_metrics
+from neurolesion.metrics.surface import bounding_box, surface_metrics
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +146,6 @@ def pair_cases(
     return [CaseFiles(n, preds[n][0], truths[n][0], preds[n][1]) for n in sorted(truths)]
 
 
-def _union_box(a: np.ndarray, b: np.ndarray, margin: int) -> tuple[slice, ...]:
-    """Bounding box of a | b grown by `margin` voxels (the whole array when both are empty)."""
-    union = a | b
-    box = []
-    for axis, n in enumerate(union.shape):
-        hit = np.flatnonzero(np.any(union, axis=tuple(i for i in range(union.ndim) if i != axis)))
-        if hit.size == 0:
-            return tuple(slice(0, m) for m in union.shape)
-        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + margin + 1, n)))
-    return tuple(box)
-
-
 def evaluate_arrays(
     pred: np.ndarray,
     truth: np.ndarray,
@@ -192,12 +180,15 @@ def evaluate_arrays(
         (1.0, 0.0, 1.0)
     """
     pred, truth = np.asarray(pred), np.asarray(truth)
+    if is_probability(truth):
+        raise ValueError("truth has fractional values; expected a binary mask or an integer label map")
     if is_probability(pred):
         prob = pred if prob is None else prob
         pred = pred >= threshold
+    pred, truth = pred.astype(np.int32, copy=False), truth.astype(np.int32, copy=False)  # no re-checks
     p_mask, t_mask = pred != 0, truth != 0
     row = overlap_metrics(p_mask, t_mask, spacing)
-    box = _union_box(p_mask, t_mask, margin=2)
+    box = bounding_box(p_mask | t_mask, margin=2) or tuple(slice(0, n) for n in pred.shape)
     row.update(surface_metrics(p_mask[box], t_mask[box], spacing, tolerance_mm))
     match = match_lesions(
         np.ascontiguousarray(pred[box]),
@@ -413,7 +404,10 @@ def evaluate_folders(
     matches: list[LesionMatch] = []
     for case in pair_cases(pred, truth, task):
         p, t, prob, spacing = _load_pair(case)
-        row, match = evaluate_arrays(p, t, spacing, cast(HitRule, rule), prob, threshold, distance_mm)
+        try:
+            row, match = evaluate_arrays(p, t, spacing, cast(HitRule, rule), prob, threshold, distance_mm)
+        except ValueError as exc:
+            raise InputError(f"{case.truth}: {exc}") from None
         log.info("%s: dice %.3f, lesion F1 %.3f", case.name, row["dice"], row["lesion_f1"])
         rows.append({"case": case.name, **row})
         matches.append(match)

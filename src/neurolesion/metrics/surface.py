@@ -37,6 +37,24 @@ Spacing = Sequence[float]
 _FACE = ndimage.generate_binary_structure(3, 1)
 
 
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
+    """Slices of the smallest box holding every non-zero voxel, grown by `margin` (None when empty).
+
+    Example:
+        >>> m = np.zeros((5, 6, 7)); m[1, 2:4, 3] = 1
+        >>> bounding_box(m, margin=1)
+        (slice(0, 3, None), slice(1, 5, None), slice(2, 5, None))
+    """
+    m = np.asarray(mask) != 0
+    box = []
+    for axis, n in enumerate(m.shape):
+        hit = np.flatnonzero(np.any(m, axis=tuple(i for i in range(m.ndim) if i != axis)))
+        if hit.size == 0:
+            return None
+        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + margin + 1, n)))
+    return tuple(box)
+
+
 def surface_voxels(mask: np.ndarray) -> np.ndarray:
     """Foreground voxels with a 6-connected background neighbour (or on the array edge).
 
@@ -46,7 +64,12 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
         26
     """
     m = np.asarray(mask) != 0
-    return m & ~ndimage.binary_erosion(m, structure=_FACE, border_value=0)
+    out = np.zeros_like(m)
+    box = bounding_box(m, margin=1)
+    if box is not None:
+        inner = m[box]
+        out[box] = inner & ~ndimage.binary_erosion(inner, structure=_FACE, border_value=0)
+    return out
 
 
 def surface_distances(
