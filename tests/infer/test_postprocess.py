@@ -1,0 +1,60 @@
+"""Threshold, components, minimum size, the 2 mm periphery false-positive rule and confidences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurolesion.errors import InputError
+from neurolesion.infer.postprocess import periphery_outside_fraction, postprocess
+
+
+def ball(shape: tuple[int, int, int], centre: tuple[int, int, int], r: float) -> np.ndarray:
+    g = np.indices(shape)
+    return ((g - np.asarray(centre)[:, None, None, None]) ** 2).sum(0) <= r * r
+
+
+def test_components_sorted_by_size_with_max_probability() -> None:
+    prob = np.zeros((30, 30, 30), np.float32)
+    prob[ball(prob.shape, (8, 8, 8), 2)] = 0.6
+    prob[ball(prob.shape, (20, 20, 20), 4)] = 0.8
+    prob[20, 20, 20] = 0.97
+    labels, conf = postprocess(prob, (1.0, 1.0, 1.0))
+    assert labels.max() == 2
+    assert labels[20, 20, 20] == 1 and labels[8, 8, 8] == 2
+    assert conf == {1: 0.97, 2: 0.6}
+
+
+def test_min_size_uses_millimetres() -> None:
+    prob = np.zeros((20, 20, 20), np.float32)
+    prob[5:7, 5:7, 5:7] = 0.9  # 8 voxels
+    assert postprocess(prob, (1.0, 1.0, 1.0), min_size_mm3=10)[0].max() == 0
+    assert postprocess(prob, (1.0, 1.0, 2.0), min_size_mm3=10)[0].max() == 1
+
+
+def test_candidate_on_brain_surface_is_dropped() -> None:
+    shape = (40, 40, 40)
+    brain = ball(shape, (20, 20, 20), 15)
+    prob = np.zeros(shape, np.float32)
+    prob[ball(shape, (20, 20, 20), 1.5)] = 0.9  # deep: kept
+    prob[ball(shape, (20, 20, 35), 1.5)] = 0.9  # on the surface, more than half the rim outside
+    labels, conf = postprocess(prob, (1.0, 1.0, 1.0), parenchyma_mask=brain)
+    assert labels.max() == 1 and labels[20, 20, 20] == 1 and labels[20, 20, 35] == 0
+    assert len(conf) == 1
+
+
+def test_periphery_fraction() -> None:
+    comp = np.zeros((11, 11, 11), bool)
+    comp[5, 5, 5] = True
+    inside = np.ones_like(comp)
+    assert periphery_outside_fraction(comp, inside, (1.0, 1.0, 1.0)) == 0.0
+    half = inside.copy()
+    half[:, :, 6:] = False
+    assert 0.3 < periphery_outside_fraction(comp, half, (1.0, 1.0, 1.0)) < 0.5
+
+
+def test_bad_input() -> None:
+    with pytest.raises(InputError, match="one task"):
+        postprocess(np.zeros((2, 4, 4, 4), np.float32), (1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match="parenchyma"):
+        postprocess(np.zeros((4, 4, 4), np.float32), (1.0, 1.0, 1.0), parenchyma_mask=np.ones((3, 3, 3)))

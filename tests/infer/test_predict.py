@@ -1,0 +1,62 @@
+"""Sliding-window prediction: shapes on the input grid, missing channels, TTA, resampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neurolesion.errors import InputError
+from neurolesion.infer.predict import Predictor, predict_volume
+from neurolesion.models.card import LoadedModel, ModelCard, save_model
+from neurolesion.models.config import ModelConfig
+from neurolesion.models.networks import build_network
+
+CFG = ModelConfig(inputs=("flair", "t1"), outputs=("wmh", "lacune"), channels=(4, 8), patch_size=(16, 16, 16))
+
+
+class Threshold(nn.Module):
+    """Logit = 10 x (channel 0 - 1): a perfect 'model' for bright voxels, to test the plumbing."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 10 * (x[:, :1] - 1).repeat(1, 2, 1, 1, 1)
+
+
+def model(net: nn.Module | None = None) -> LoadedModel:
+    return LoadedModel((net or build_network(CFG)).eval(), CFG, ModelCard.for_config("t", CFG))
+
+
+def test_probabilities_on_the_input_grid() -> None:
+    image = np.zeros((2, 37, 21, 18), np.float32)
+    image[0, 10:15, 5:9, 4:8] = 3.0
+    prob = predict_volume(model(Threshold()), image, (1.0, 1.0, 1.0))
+    assert prob.shape == (2, 37, 21, 18) and prob.dtype == np.float32
+    assert prob[0, 12, 7, 6] > 0.99 and prob[0, 30, 15, 15] < 0.01
+
+
+def test_tta_and_resampling_keep_the_grid_and_left_right() -> None:
+    image = np.zeros((2, 40, 20, 20), np.float32)
+    image[0, 4:10, 8:12, 8:12] = 3.0  # a bright block near the low-x end
+    prob = predict_volume(model(Threshold()), image, (0.5, 1.0, 1.0), tta=True)
+    assert prob.shape == (2, 40, 20, 20)
+    assert prob[0, 7, 10, 10] > 0.9 and prob[0, 33, 10, 10] < 0.1
+
+
+def test_missing_channel_is_zeroed() -> None:
+    image = np.full((2, 16, 16, 16), 3.0, np.float32)
+    prob = predict_volume(model(Threshold()), image, (1.0, 1.0, 1.0), present=[False, True])
+    assert prob.max() < 0.01
+
+
+def test_bad_shapes() -> None:
+    with pytest.raises(InputError, match="expected \\(2, X, Y, Z\\)"):
+        predict_volume(model(), np.zeros((1, 8, 8, 8), np.float32), (1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match="at least one True"):
+        predict_volume(model(), np.zeros((2, 8, 8, 8), np.float32), (1.0, 1.0, 1.0), present=[False, False])
+
+
+def test_predictor_loads_a_saved_model(tmp_path: object) -> None:
+    path = save_model(f"{tmp_path}/m.pt", build_network(CFG), CFG, ModelCard.for_config("m", CFG))
+    prob = Predictor(str(path))(np.zeros((2, 20, 20, 20), np.float32), (1.0, 1.0, 1.0))
+    assert prob.shape == (2, 20, 20, 20) and 0 <= prob.min() <= prob.max() <= 1

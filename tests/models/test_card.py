@@ -1,0 +1,51 @@
+"""Saving and loading models with their cards; the shipped-model registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurolesion.errors import InputError
+from neurolesion.models.card import ModelCard, load_model, save_model, shipped_models
+from neurolesion.models.config import ModelConfig
+from neurolesion.models.networks import build_network
+
+CFG = ModelConfig(arch="unet", inputs=("t2star",), outputs=("cmb",), channels=(4, 8), patch_size=(8, 8, 8))
+
+
+def test_round_trip_file_keeps_weights_and_card(tmp_path: Path) -> None:
+    net = build_network(CFG)
+    card = ModelCard.for_config("cmb-toy", CFG, {"source": "blobs", "seed_range": [0, 9]}, {"dice": 0.7})
+    path = save_model(tmp_path / "cmb-toy.pt", net, CFG, card)
+    loaded = load_model(path)
+    assert loaded.config == CFG
+    assert loaded.card.labels == ("cmb",)
+    assert loaded.card.training_data["seed_range"] == [0, 9]
+    x = torch.randn(1, 1, 8, 8, 8)
+    assert torch.allclose(net.eval()(x), loaded.net(x))
+    assert json.loads((tmp_path / "cmb-toy.json").read_text())["inputs"] == ["t2star"]
+
+
+def test_folder_model(tmp_path: Path) -> None:
+    save_model(tmp_path / "m", build_network(CFG), CFG, ModelCard.for_config("m", CFG))
+    assert (tmp_path / "m" / "card.json").is_file()
+    assert load_model(tmp_path / "m").card.name == "m"
+
+
+def test_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no-such"):
+        load_model("no-such")
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "something"}, bad)
+    with pytest.raises(InputError, match="not a neurolesion model"):
+        load_model(bad)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="model.pt"):
+        load_model(tmp_path / "empty")
+
+
+def test_shipped_models_is_a_list_of_cards() -> None:
+    assert all(isinstance(c, ModelCard) for c in shipped_models())

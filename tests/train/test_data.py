@@ -1,0 +1,94 @@
+"""Cases, patch sampling, augmentation and the stratified split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurolesion.errors import InputError
+from neurolesion.train.augment import Augmenter, channel_dropout
+from neurolesion.train.config import AugmentConfig
+from neurolesion.train.data import blob_case, case_folders, load_case_folder, sample_patch
+from neurolesion.train.splits import kfold_split
+from tests.conftest import write_nifti
+
+
+def test_lesion_sampling_probability() -> None:
+    rng = np.random.default_rng(1)
+    case = blob_case(rng, (48, 48, 48), ("flair",), ("wmh", "cmb"))
+    centre_hits = []
+    for _ in range(60):
+        p = sample_patch(case, rng, (8, 8, 8), lesion_prob=1.0)
+        centre_hits.append(p["label"][:, 4, 4, 4].any())
+    assert np.mean(centre_hits) == 1.0
+    bg = [sample_patch(case, rng, (8, 8, 8), lesion_prob=0.0)["label"][:, 4, 4, 4].any() for _ in range(60)]
+    assert np.mean(bg) < 0.5
+
+
+def test_class_balance_picks_rare_task_as_often() -> None:
+    rng = np.random.default_rng(2)
+    case = blob_case(rng, (48, 48, 48), ("flair",), ("wmh", "cmb"))
+    case.label[1] = 0
+    case.label[1, 30, 30, 30] = 1  # one voxel of task 1
+    case._foreground.clear()
+    hits = [
+        sample_patch(case, rng, (4, 4, 4), 1.0, class_balanced=True)["label"][1, 2, 2, 2] for _ in range(200)
+    ]
+    assert 0.35 < np.mean(hits) < 0.65
+
+
+def test_patch_near_the_border_is_padded() -> None:
+    case = blob_case(np.random.default_rng(3), (10, 10, 10), ("flair", "t1"), ("wmh",))
+    p = sample_patch(case, np.random.default_rng(0), (16, 16, 16), lesion_prob=0.0)
+    assert p["image"].shape == (2, 16, 16, 16) and p["label"].shape == (1, 16, 16, 16)
+
+
+def test_case_folder_with_missing_sequence(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    mask = np.zeros((12, 12, 12), np.uint8)
+    mask[2:10, 2:10, 2:10] = 1
+    labels = np.zeros_like(mask)
+    labels[4:6, 4:6, 4:6] = 1
+    labels[8, 8, 8] = 2
+    write_nifti(tmp_path / "c1" / "brain_mask.nii.gz", mask)
+    write_nifti(tmp_path / "c1" / "flair.nii.gz", rng.normal(100, 10, mask.shape).astype(np.float32))
+    write_nifti(tmp_path / "c1" / "wmh_labels.nii.gz", labels)
+    case = load_case_folder(tmp_path / "c1", ("t1", "flair"), ("wmh", "cmb"))
+    assert case.present.tolist() == [False, True]
+    assert case.image.shape == (2, 12, 12, 12) and not case.image[0].any()
+    assert abs(float(case.image[1][mask > 0].mean())) < 0.1
+    assert case.lesion_count == 2 and case.label[1].sum() == 0
+    assert case_folders(tmp_path) == [tmp_path / "c1"]
+    with pytest.raises(InputError, match="none of the input"):
+        load_case_folder(tmp_path / "c1", ("swi",), ("cmb",))
+
+
+def test_augmentation_is_seeded_and_keeps_labels_binary() -> None:
+    case = blob_case(np.random.default_rng(4), (32, 32, 32), ("flair", "t1"), ("wmh",))
+    patch = sample_patch(case, np.random.default_rng(0), (24, 24, 24), lesion_prob=1.0)
+    aug = Augmenter(AugmentConfig(p_affine=1.0, p_elastic=0.0, channel_dropout=0.5))
+    a, b = aug(patch, 7), aug(patch, 7)
+    assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["label"], b["label"])
+    assert set(np.unique(a["label"])) <= {0, 1}
+    assert not np.array_equal(a["image"], aug(patch, 8)["image"])
+
+
+def test_channel_dropout_keeps_one() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert channel_dropout(np.array([True, True, False]), 0.9, rng).sum() >= 1
+
+
+def test_kfold_is_patient_wise_and_stratified() -> None:
+    names = [f"p{i}" for i in range(30)]
+    counts = [0] * 10 + [3] * 10 + [30] * 10
+    vols = [0.0] * 10 + [1.0] * 10 + [20.0] * 10
+    folds = kfold_split(names, counts, vols, k=5, seed=1)
+    assert sorted(n for members in folds.values() for n in members) == sorted(names)
+    for members in folds.values():
+        heavy = sum(counts[names.index(n)] == 30 for n in members)
+        assert heavy == 2
+    with pytest.raises(InputError, match="folds"):
+        kfold_split(names[:3], counts[:3], vols[:3], k=5)

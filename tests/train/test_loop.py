@@ -1,0 +1,60 @@
+"""The training loop: runs, validates, checkpoints, resumes exactly; checkpoints load as models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurolesion.errors import InputError
+from neurolesion.models.card import load_model
+from neurolesion.train.config import TrainConfig
+from neurolesion.train.loop import train
+
+TINY = {
+    "name": "tiny",
+    "steps": 4,
+    "val_every": 2,
+    "val_cases": 1,
+    "device": "cpu",
+    "model": {"channels": [4, 8], "patch_size": [16, 16, 16]},
+    "sampler": {"blob_cases": 2, "blob_shape": [20, 20, 20]},
+    "augment": {"enabled": False},
+}
+
+
+class Stop(Exception):
+    pass
+
+
+def test_resume_is_exact(tmp_path: Path) -> None:
+    cfg = TrainConfig.from_mapping(TINY)
+    straight = train(cfg, tmp_path / "a")
+
+    def interrupt(step: int, loss: float) -> None:
+        if step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, tmp_path / "b", on_step=interrupt)
+    resumed = train(cfg, tmp_path / "b", resume=True)
+    a = torch.load(straight.last, weights_only=True)["state_dict"]
+    b = torch.load(resumed.last, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["step"] for h in resumed.history] == [2, 4]
+    assert resumed.history[-1]["mean_dice"] == straight.history[-1]["mean_dice"]
+
+
+def test_checkpoint_is_a_model_with_card(tmp_path: Path) -> None:
+    result = train(TrainConfig.from_mapping(TINY), tmp_path)
+    model = load_model(result.best)
+    assert model.card.name == "tiny" and model.card.training_data["source"] == "blobs"
+    assert "mean_dice" in model.card.validation
+    assert (tmp_path / "history.json").is_file() and (tmp_path / "best.json").is_file()
+
+
+def test_resume_with_other_config_is_refused(tmp_path: Path) -> None:
+    train(TrainConfig.from_mapping(TINY), tmp_path)
+    with pytest.raises(InputError, match="different training configuration"):
+        train(TrainConfig.from_mapping({**TINY, "lr": 0.5}), tmp_path, resume=True)

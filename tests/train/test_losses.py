@@ -1,0 +1,63 @@
+"""Losses: ordering of good and bad predictions, and the per-lesion inverse weighting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neurolesion.train.config import LossConfig
+from neurolesion.train.losses import build_loss, lesion_weights
+
+NAMES = ("dice", "dice_ce", "dice_topk", "iw_bce", "focal")
+
+
+@pytest.fixture
+def target() -> torch.Tensor:
+    t = torch.zeros(2, 2, 12, 12, 12)
+    t[:, 0, 2:6, 2:6, 2:6] = 1
+    t[:, 1, 8, 8, 8] = 1
+    return t
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_good_prediction_has_lower_loss(name: str, target: torch.Tensor) -> None:
+    loss = build_loss(LossConfig(name=name))  # type: ignore[arg-type]
+    good = float(loss(20 * target - 10, target))
+    bad = float(loss(torch.zeros_like(target) - 3, target))
+    assert good < bad
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_flow(name: str, target: torch.Tensor) -> None:
+    logits = torch.zeros_like(target, requires_grad=True)
+    build_loss(LossConfig(name=name))(logits, target).backward()  # type: ignore[arg-type]
+    assert logits.grad is not None and float(logits.grad.abs().sum()) > 0
+
+
+def test_small_and_large_lesions_weigh_the_same() -> None:
+    m = np.zeros((40, 40, 40), np.uint8)
+    m[2:4, 2:4, 2:4] = 1  # 8 voxels: "2 mm metastasis"
+    m[10:30, 10:30, 10:30] = 1  # 8000 voxels
+    w = lesion_weights(m)
+    assert w[m == 0].max() == 1.0
+    assert np.isclose(w[2:4, 2:4, 2:4].sum(), w[10:30, 10:30, 10:30].sum())
+
+
+def test_iw_bce_penalises_missing_a_small_lesion_more_than_plain_bce() -> None:
+    t = torch.zeros(1, 1, 20, 20, 20)
+    t[..., 1:3, 1:3, 1:3] = 1
+    t[..., 8:18, 8:18, 8:18] = 1
+    miss_small = 20 * t - 10
+    miss_small[..., 1:3, 1:3, 1:3] = -10
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(miss_small, t)
+    weighted = build_loss(LossConfig(name="iw_bce"))(miss_small, t)
+    assert float(weighted) > 10 * float(plain)
+
+
+def test_topk_keeps_the_hardest_fraction() -> None:
+    loss = build_loss(LossConfig(name="dice_topk", topk=0.1))
+    t = torch.zeros(1, 1, 10, 10, 10)
+    logits = torch.full_like(t, -10.0)
+    logits[0, 0, 0, 0, :5] = 10.0  # 5 wrong voxels of 1000: in the top 10 %
+    assert float(loss(logits, t)) > 0.5 * 5 * 10 / 100 * 0.9
