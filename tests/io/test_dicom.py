@@ -216,7 +216,7 @@ def test_corrupt_and_truncated_files_name_the_file(tmp_path: Path) -> None:
 
 def test_folder_without_images(tmp_path: Path) -> None:
     (tmp_path / "readme.txt").write_text("hello")
-    with pytest.raises(InputError, match=r"no usable 3D image series \(1 file\(s\), 1 not DICOM\)"):
+    with pytest.raises(InputError, match=r"no usable 3D image series \(1 file\(s\): 1 not DICOM, 0 DICOM"):
         read_dicom_folder(tmp_path)
     with pytest.raises(InputError, match="no such file or folder"):
         read_dicom_folder(tmp_path / "missing")

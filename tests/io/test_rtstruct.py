@@ -94,3 +94,11 @@ def test_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "rt.dcm").exists()
     with pytest.raises(InputError, match="expected RT Structure Set"):
         rasterise_rtstruct(next((tmp_path / "src").glob("*.dcm")), series)
+
+
+def test_outputs_in_the_source_folder_are_not_read_as_images(tmp_path: Path) -> None:
+    series = _source(tmp_path, "coronal")
+    labels = ball_labels(series.volume.affine, SHAPE, LESIONS[:1])
+    write_rtstruct(labels, series, tmp_path / "src" / "out" / "rtstruct.dcm")
+    [again] = read_dicom_folder(tmp_path / "src")
+    assert again.uids.series_instance_uid == series.uids.series_instance_uid

@@ -246,12 +246,12 @@ def _floats(value: Any, n: int, path: Path, what: str) -> tuple[float, ...]:
 def _geometry_from(
     source: Dataset, path: Path
 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None:
-    """(position, orientation, spacing) from a data set or functional group items; None when absent."""
-    if "ImagePositionPatient" not in source or "ImageOrientationPatient" not in source:
+    """(position, orientation, spacing) from a data set or functional group items; None when one is absent."""
+    if any(k not in source for k in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")):
         return None
     position = _floats(source.ImagePositionPatient, 3, path, "ImagePositionPatient")
     orientation = _floats(source.ImageOrientationPatient, 6, path, "ImageOrientationPatient")
-    spacing = _floats(source.get("PixelSpacing", [1.0, 1.0]), 2, path, "PixelSpacing")
+    spacing = _floats(source.PixelSpacing, 2, path, "PixelSpacing")
     return position, orientation, spacing
 
 
@@ -269,7 +269,9 @@ def _common_key(
 def _classic_slices(path: Path, header: Dataset) -> list[_Slice]:
     geometry = _geometry_from(header, path)
     if geometry is None:
-        log.info("skipping %s: image without ImagePositionPatient/ImageOrientationPatient", path)
+        log.info(
+            "skipping %s: image without ImagePositionPatient, ImageOrientationPatient or PixelSpacing", path
+        )
         return []
     position, orientation, spacing = geometry
     key = (
@@ -306,7 +308,9 @@ def _multiframe_slices(path: Path, header: Dataset) -> list[_Slice]:
                 setattr(merged, attr, group[attr].value)
         geometry = _geometry_from(merged, path)
         if geometry is None:
-            raise InputError(f"{path}: frame {number} has no plane position/orientation; expected both")
+            raise InputError(
+                f"{path}: frame {number} lacks plane position, orientation or pixel spacing; expected all three"
+            )
         position, orientation, spacing = geometry
         transform = _group(header, item, "PixelValueTransformationSequence")
         content = _group(header, item, "FrameContentSequence")
@@ -326,7 +330,11 @@ def _multiframe_slices(path: Path, header: Dataset) -> list[_Slice]:
 
 
 def _image_slices(path: Path, header: Dataset) -> list[_Slice]:
-    """The 2D images of a file; [] (logged) for non-image objects and images we cannot place."""
+    """The 2D images of a file; [] (logged) for non-image objects and images we cannot place.
+
+    Raises:
+        InputError: an Enhanced multi-frame image whose functional groups are incomplete.
+    """
     if "Rows" not in header or "Columns" not in header:
         log.info("skipping %s: not an image (SOP class %s)", path, header.get("SOPClassUID", "?"))
         return []
@@ -336,10 +344,12 @@ def _image_slices(path: Path, header: Dataset) -> list[_Slice]:
     if "PerFrameFunctionalGroupsSequence" in header:
         return _multiframe_slices(path, header)
     if int(header.get("NumberOfFrames", 1) or 1) > 1:
-        raise InputError(
-            f"{path}: multi-frame image without per-frame functional groups; expected one slice per file "
-            "or an Enhanced multi-frame image"
+        log.warning(
+            "skipping %s: multi-frame image without per-frame functional groups (only Enhanced multi-frame "
+            "images, whose frames carry their plane position and orientation, can be placed)",
+            path,
         )
+        return []
     return _classic_slices(path, header)
 
 
@@ -615,13 +625,15 @@ def read_dicom_folder(
         raise InputError(f"{root}: no such file or folder; expected a DICOM folder or file")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     groups: dict[tuple[str, tuple[Any, ...]], list[_Slice]] = defaultdict(list)
-    skipped_files = 0
+    not_dicom = not_placed = 0
     for file in files:
         header = _read_header(file)
         if header is None:
-            skipped_files += 1
+            not_dicom += 1
             continue
-        for s in _image_slices(file, header):
+        slices = _image_slices(file, header)
+        not_placed += not slices
+        for s in slices:
             groups[(str(header.get("SeriesInstanceUID", file)), s.stack_key)].append(s)
 
     by_series: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
@@ -660,7 +672,8 @@ def read_dicom_folder(
     if not series:
         detail = "; ".join(notes) if notes else "no DICOM image with position and orientation"
         raise InputError(
-            f"{root}: no usable 3D image series ({len(files)} file(s), {skipped_files} not DICOM): {detail}; "
+            f"{root}: no usable 3D image series ({len(files)} file(s): {not_dicom} not DICOM, {not_placed} "
+            f"DICOM objects that are not images with a position): {detail}; "
             f"expected a folder with at least one 3D DICOM image series of {MIN_SLICES}+ slices"
         )
     series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30, s.description))
