@@ -10,7 +10,7 @@ import pytest
 
 from neurolesion.errors import InputError
 from neurolesion.io.dicom import DicomSeries, read_dicom_folder
-from neurolesion.io.rtstruct import rasterise_rtstruct, slice_contours, write_rtstruct
+from neurolesion.io.rtstruct import NO_LESION, rasterise_rtstruct, slice_contours, write_rtstruct
 from tests.helpers.dciodvfy import dciodvfy_errors
 from tests.helpers.dicom_writer import ball_labels, grid_affine, phantom, write_series
 
@@ -102,3 +102,11 @@ def test_outputs_in_the_source_folder_are_not_read_as_images(tmp_path: Path) -> 
     write_rtstruct(labels, series, tmp_path / "src" / "out" / "rtstruct.dcm")
     [again] = read_dicom_folder(tmp_path / "src")
     assert again.uids.series_instance_uid == series.uids.series_instance_uid
+
+
+def test_no_lesion_gives_one_empty_roi(tmp_path: Path) -> None:
+    series = _source(tmp_path, "axial")
+    out = write_rtstruct(np.zeros(SHAPE, np.int32), series, tmp_path / "rt.dcm")
+    assert dciodvfy_errors(out) == []
+    assert [r.ROIName for r in pydicom.dcmread(out).StructureSetROISequence] == [NO_LESION]
+    assert not rasterise_rtstruct(out, series).any()

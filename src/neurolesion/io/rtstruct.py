@@ -42,6 +42,8 @@ RT_STRUCTURE_SET_STORAGE = UID("1.2.840.10008.5.1.4.1.1.481.3")
 #: Detached Study Management (retired), the class the RT Referenced Study Sequence conventionally names.
 DETACHED_STUDY_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+#: Name of the single, empty ROI written when the label map holds no lesion.
+NO_LESION = "no lesion found"
 
 
 def default_colour(label: int) -> tuple[int, int, int]:
@@ -165,7 +167,8 @@ def write_rtstruct(
             every other value one lesion (its ROI number).
         series: the source series (from `read_dicom_folder`).
         path: output file; written atomically.
-        names: lesion id -> ROI name (e.g. "metastasis 3"); default "lesion <id>".
+        names: lesion id -> ROI name (e.g. "metastasis 3"); default "lesion <id>". A map without lesions
+            gives one ROI without contours named NO_LESION (an RT Structure Set needs one ROI at least).
         colours: lesion id -> RGB 0-255; default `default_colour`.
         label: StructureSetLabel (16 characters at most are kept).
         interpreted_type: RTROIInterpretedType of every ROI (e.g. "GTV"; empty by default).
@@ -181,6 +184,9 @@ def write_rtstruct(
     grid = np.asarray(labels)
     _check_grid(grid, series, str(out))
     ids = [int(v) for v in np.unique(grid) if v > 0]
+    if not ids:  # a structure set needs one ROI at least: say so with an empty one
+        ids, names = [1], {1: NO_LESION}
+        log.info("%s: no lesion; writing one empty ROI named %r", out, NO_LESION)
     ds = _header(series, series_number, label)
     ds.ReferencedFrameOfReferenceSequence = Sequence([_referenced_frame(series)])
     rois: list[Dataset] = []
@@ -207,7 +213,8 @@ def write_rtstruct(
         roi_contour = Dataset()
         roi_contour.ROIDisplayColor = list((colours or {}).get(lesion, default_colour(lesion)))
         roi_contour.ReferencedROINumber = lesion
-        roi_contour.ContourSequence = Sequence(items)
+        if items:  # an empty ContourSequence is invalid: leave it out
+            roi_contour.ContourSequence = Sequence(items)
         contours.append(roi_contour)
         observation = Dataset()
         observation.ObservationNumber = n
