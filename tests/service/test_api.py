@@ -12,6 +12,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import AFFINE, AUTH, TOKEN, flair_bytes, upload, wait_for
@@ -195,3 +196,16 @@ def test_upload_size_limit(tmp_path: Path) -> None:
         assert response.status_code == 413
         assert client.get("/api/jobs", headers=AUTH).json() == []
     assert TOKEN not in (tmp_path / "jobs.sqlite").read_bytes().decode("latin-1")
+
+
+def test_without_a_built_front_end_the_page_says_how_to_build_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neurolesion.service import app as app_module
+    from tests.service.conftest import settings_for
+
+    monkeypatch.setattr(app_module, "STATIC_DIR", tmp_path / "missing")
+    client = TestClient(app_module.create_app(settings_for(tmp_path)))
+    page = client.get("/")
+    assert page.status_code == 200 and "make web" in page.text
+    assert page.headers["x-content-type-options"] == "nosniff"

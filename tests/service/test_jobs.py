@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -18,10 +19,10 @@ def test_restart_keeps_finished_jobs_and_resumes_interrupted_ones(tmp_path: Path
     with TestClient(create_app(settings)) as client:
         done = upload(client, [("FLAIR.nii.gz", flair_bytes(tmp_path))]).json()["id"]
         assert wait_for(client, done)["status"] == "done"
-        interrupted = upload(client, [("FLAIR.nii.gz", flair_bytes(tmp_path))]).json()["id"]
-        wait_for(client, interrupted)
     store = JobStore(settings.resolved_database_url)
-    store.update(interrupted, status="running", stage="model:wmh", progress=0.4)  # as if the server died
+    interrupted = store.create("interrupted", {})["id"]  # as if the server died while running it
+    shutil.copytree(settings.jobs_dir / done / "input", settings.jobs_dir / interrupted / "input")
+    store.update(interrupted, status="running", stage="model:wmh", progress=0.4, attempts=1)
 
     with TestClient(create_app(settings)) as client:
         assert client.get(f"/api/jobs/{done}", headers=AUTH).json()["status"] == "done"

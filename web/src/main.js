@@ -171,6 +171,8 @@ async function ensureNiivue() {
   if (state.nv) return state.nv
   const nv = new Niivue({
     backColor: [0, 0, 0, 1],
+    crosshairColor: [0.2, 0.8, 1, 0.8],
+    crosshairWidth: 1,
     show3Dcrosshair: true,
     dragAndDropEnabled: false,
     multiplanarShowRender: SHOW_RENDER.ALWAYS,

@@ -21,7 +21,6 @@ from scipy import ndimage
 from neurolesion.errors import InputError
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.nifti import load_nifti, save_nifti
-from neurolesion.metrics.overlap import dice
 from neurolesion.volume import Volume
 
 #: Largest label map accepted from the browser once decompressed (a 512x512x400 uint16 is 200 MB).
@@ -184,6 +183,8 @@ def compare(
                 "accepted_volume_ml": round(int(accepted_counts[index]) * voxel_ml, 4),
             }
         )
+    from neurolesion.metrics.overlap import dice  # the metrics package is heavy to import in workers
+
     return {"case_dice": round(float(dice(accepted > 0, ai > 0)), 4), "lesions": rows}
 
 
