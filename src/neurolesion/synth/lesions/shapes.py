@@ -228,6 +228,8 @@ def tube(shape: Sequence[int], points_vox: np.ndarray, radius_mm: float, spacing
     """
     sp = np.asarray(spacing, dtype=float)
     mask = np.zeros(tuple(shape), dtype=bool)
+    if len(points_vox) == 0:
+        return mask
     lo = np.maximum(np.floor(points_vox.min(0) - radius_mm / sp - 1), 0).astype(int)
     hi = np.minimum(np.ceil(points_vox.max(0) + radius_mm / sp + 2), shape).astype(int)
     if np.any(hi <= lo):

@@ -252,13 +252,14 @@ def _meningioma(head: Head, rng: np.random.Generator, p: TumorParams, out: Lesio
             [(LesionTissue.MENINGIOMA, tumour), (LesionTissue.DURAL_TAIL, tail_mask)],
             EXTRA_AXIAL_UNDER,
         )
-        region = Region(placement.majority(head.regions[sl][painted]))
-        sub = (
-            "posterior_fossa"
-            if region == Region.INFRATENTORIAL
-            else ("skull_base" if normal @ placement.grid_direction(head, (0, 0, 1)) > 0.6 else "convexity")
+        _add(
+            head, out, sl, painted, "meningioma", "convexity", diameter_mm=d, dural_tail=bool(tail_done.any())
         )
-        _add(head, out, sl, painted, "meningioma", sub, diameter_mm=d, dural_tail=bool(tail_done.any()))
+        rec = out.records[-1]
+        if rec.region == Region.INFRATENTORIAL.name.lower():
+            rec.subtype = "posterior_fossa"
+        elif normal @ placement.grid_direction(head, (0, 0, 1)) > 0.6:
+            rec.subtype = "skull_base"
         return
     log.warning("no site found for a meningioma after %d tries", p.tries)
 
