@@ -173,6 +173,9 @@ def evaluate_arrays(
     Returns:
         ({metric: value}, the `LesionMatch`).
 
+    Raises:
+        ValueError: `truth` has fractional values, or the shapes differ.
+
     Example:
         >>> t = np.zeros((20, 20, 20)); t[5:9, 5:9, 5:9] = 1
         >>> row, match = evaluate_arrays(t, t)
@@ -185,7 +188,8 @@ def evaluate_arrays(
     if is_probability(pred):
         prob = pred if prob is None else prob
         pred = pred >= threshold
-    pred, truth = pred.astype(np.int32, copy=False), truth.astype(np.int32, copy=False)  # no re-checks
+    # Integer labels from here on, so the lesion step does not scan for probabilities again.
+    pred, truth = pred.astype(np.int32, copy=False), truth.astype(np.int32, copy=False)
     p_mask, t_mask = pred != 0, truth != 0
     row = overlap_metrics(p_mask, t_mask, spacing)
     box = bounding_box(p_mask | t_mask, margin=2) or tuple(slice(0, n) for n in pred.shape)
