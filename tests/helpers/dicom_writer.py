@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless, generate_uid
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -175,6 +175,7 @@ def write_series(
     shift_slices: Mapping[int, float] | None = None,
     orientation: Sequence[float] | None = None,
     multiframe: bool = False,
+    compress: str | None = None,
     seed: int = 0,
 ) -> WrittenSeries:
     """Write `array` (X, Y, Z) on the grid `affine` (RAS) as one DICOM MR series under `folder`.
@@ -191,6 +192,8 @@ def write_series(
         shift_slices: slice index -> shift in mm along the normal (uneven spacing).
         orientation: ImageOrientationPatient written instead of the true one (e.g. non-orthonormal).
         multiframe: write one Legacy Converted Enhanced MR multi-frame file (highdicom) instead.
+        compress: "rle" (RLE Lossless, pydicom's own encoder) or "jpeg-lossless" (JPEG Lossless SV1, needs
+            python-gdcm); plain Explicit VR Little Endian by default.
         seed: file names are shuffled with it, so that file order is not slice order.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -271,7 +274,11 @@ def write_series(
             sub = folder / f"a{name % subfolders}" / f"b{name % subfolders}"
             sub.mkdir(parents=True, exist_ok=True)
         path = sub / f"IM{name:04d}.dcm{'.gz' if gzip else ''}"
+        if compress == "rle":
+            ds.compress(RLELossless)
         _save(ds, path, gzip)
+        if compress == "jpeg-lossless":
+            _gdcm_jpeg_lossless(path)
         paths.append(path)
     sop_uids = [str(ds.SOPInstanceUID) for ds in datasets]
     return WrittenSeries(folder, paths, study_uid, series_uid, frame_uid, sop_uids, affine, datasets)
@@ -283,3 +290,24 @@ def _save(ds: Dataset, path: Path, gzip: bool) -> None:
             ds.save_as(fh, enforce_file_format=True)
     else:
         ds.save_as(path, enforce_file_format=True)
+
+
+def _gdcm_jpeg_lossless(path: Path) -> None:
+    """Re-encode a plain DICOM file as JPEG Lossless (process 14, SV1) in place, with GDCM."""
+    import gdcm
+
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.JPEGLosslessProcess14_1))
+    if not reader.Read():
+        raise RuntimeError(f"GDCM could not read {path}")
+    change.SetInput(reader.GetImage())
+    if not change.Change():
+        raise RuntimeError(f"GDCM could not re-encode {path}")
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(path))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    if not writer.Write():
+        raise RuntimeError(f"GDCM could not write {path}")

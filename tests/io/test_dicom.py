@@ -73,6 +73,16 @@ def test_matches_dcm2niix(tmp_path: Path, plane: str) -> None:
     np.testing.assert_allclose(ours.get_fdata(), reference.get_fdata(), atol=0.51)
 
 
+@pytest.mark.parametrize("compress", ["rle", "jpeg-lossless"])
+def test_compressed_pixel_data(tmp_path: Path, compress: str) -> None:
+    if compress == "jpeg-lossless":
+        pytest.importorskip("gdcm", reason="python-gdcm (the dicom extra) decodes and writes JPEG")
+    array, affine, folder = _series(tmp_path, "oblique", compress=compress)
+    [series] = read_dicom_folder(folder)
+    np.testing.assert_allclose(series.volume.affine, affine, atol=1e-4)
+    np.testing.assert_allclose(series.volume.data, array, atol=0.5)
+
+
 def test_enhanced_multiframe(tmp_path: Path) -> None:
     array, affine, folder = _series(tmp_path, "oblique", multiframe=True, slope=2.0)
     [series] = read_dicom_folder(folder)

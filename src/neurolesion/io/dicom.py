@@ -458,7 +458,7 @@ def _pixels(path: Path, where: str) -> np.ndarray:
         raise InputError(
             f"{where}: cannot read the pixel data of {path} (transfer syntax {ds.file_meta.get('TransferSyntaxUID')}):"
             f" {exc}; expected complete pixel data, uncompressed or in a decodable compression "
-            "(JPEG needs pylibjpeg or gdcm)"
+            "(JPEG, JPEG-LS and JPEG 2000 need python-gdcm: pip install 'neurolesion[dicom]')"
         ) from None
 
 
