@@ -3,6 +3,7 @@
 import { Niivue, NVImage, SHOW_RENDER } from '@niivue/niivue'
 
 const $ = (id) => document.getElementById(id)
+const SEQUENCES = ['t1', 't1c', 't2', 'flair', 't2star', 'swi']
 const COLOURS = ['red', 'green', 'blue', 'warm', 'violet', 'cool', 'winter']
 
 const state = {
@@ -131,6 +132,9 @@ async function upload(event) {
     status.textContent = 'choose a DICOM zip or folder, or NIfTI files'
     return
   }
+  const named = {}
+  for (const select of $('upload-sequences').querySelectorAll('select')) if (select.value) named[select.dataset.file] = select.value
+  form.append('sequences', JSON.stringify(named))
   form.append('label', $('upload-label').value)
   form.append('tasks', $('upload-tasks').value)
   status.textContent = 'uploading...'
@@ -140,8 +144,24 @@ async function upload(event) {
     showJob(job)
     follow(job.id)
     $('upload-form').reset()
+    sequenceChoices()
   } catch (error) {
     showError(status)(error)
+  }
+}
+
+// One sequence choice per chosen NIfTI file ("detect" keeps the name-based detection).
+function sequenceChoices() {
+  const box = $('upload-sequences')
+  box.replaceChildren()
+  for (const file of $('upload-files').files) {
+    if (!/\.nii(\.gz)?$/i.test(file.name)) continue
+    const select = document.createElement('select')
+    select.dataset.file = file.name
+    select.append(new Option('detect', ''), ...SEQUENCES.map((s) => new Option(s, s)))
+    const label = document.createElement('label')
+    label.append(`${file.name} `, select)
+    box.append(label)
   }
 }
 
@@ -280,6 +300,7 @@ function renderLesions(rows) {
         cell(row.max_diameter_mm),
         cell(row.region),
         cell(row.lobe),
+        cell([row.centroid_x, row.centroid_y, row.centroid_z].map((v) => Number(v).toFixed(1)).join(', ')),
         cell(conf),
         cell(state.accepted.has(key) ? 'accepted' : state.job.corrected ? 'corrected' : 'AI'),
       )
@@ -427,6 +448,7 @@ async function download(kind) {
 // ---------------------------------------------------------------- wiring
 function wire() {
   $('upload-form').onsubmit = upload
+  $('upload-files').onchange = sequenceChoices
   $('token-button').onclick = () => {
     state.token = $('token-input').value.trim()
     sessionStorage.setItem('neurolesion-token', state.token)

@@ -2,7 +2,8 @@
 
 Each job runs in a fresh spawned process (so its memory is returned when it ends),
 which converts the input sequences for the viewer, calls the pipeline and records progress by stage in
-the job store. Logs name jobs by id only, never by file or patient name.
+the job store. The service logs jobs by id only, never a file or patient name, nor an error message
+(which may quote them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import multiprocessing
 import queue
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -118,7 +120,9 @@ def run_job(job_id: str, jobs_dir: str, database_url: str, pipeline: str) -> str
         store.update(job_id, status="failed", error=str(exc).replace(str(inputs), "upload"))
         return "failed"
     except Exception as exc:
-        log.exception("job %s: internal error", job_id)
+        # the frames, not the message: a message may quote uploaded file names or header values
+        trace = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("job %s: internal error %s\n%s", job_id, type(exc).__name__, trace)
         store.update(job_id, status="failed", error=f"internal error: {type(exc).__name__}")
         return "failed"
     store.update(job_id, status="done", stage="done", progress=1.0)
