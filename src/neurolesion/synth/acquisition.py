@@ -10,7 +10,7 @@ An image rendered on the working grid (1 mm) is "acquired" on a clinical grid:
   blooms when voxels average), motion ghosts.
 * `native_grid` builds the acquisition grid (affine + shape) around the head; `resample` brings an image
   onto any grid (linear) and `nearest_index` / `gather` bring label maps (nearest neighbour, exact codes).
-* `add_complex_noise` adds complex Gaussian noise (its magnitude is Rician).
+* `noise_sigma` and `add_complex_noise` add complex Gaussian noise (its magnitude is Rician).
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -169,29 +169,32 @@ def degrade(
     return out
 
 
-def add_complex_noise(
-    image: np.ndarray, brain: np.ndarray | None, snr: float, rng: np.random.Generator
-) -> np.ndarray:
-    """The image plus complex Gaussian noise of std = mean brain magnitude / snr (complex64).
-
-    Its magnitude has Rician statistics.
-
-    Args:
-        image: real or complex image.
-        brain: mask where the mean signal is taken (whole image when None or empty).
-        snr: signal-to-noise ratio.
-        rng: random generator.
+def noise_sigma(image: np.ndarray, brain: np.ndarray | None, snr: float) -> float:
+    """Noise standard deviation for `snr`: mean magnitude inside `brain` (or the non-zero voxels) / snr.
 
     Example:
-        >>> z = add_complex_noise(np.ones((4, 4, 4)), None, 10.0, np.random.default_rng(0))
-        >>> z.dtype
-        dtype('complex64')
+        >>> noise_sigma(np.full((2, 2, 2), 10.0), None, 20.0)
+        0.5
     """
     mag = np.abs(image)
     ref = mag[brain] if brain is not None and brain.any() else mag[mag > 0]
-    sigma = float(ref.mean() / snr) if ref.size else 0.0
-    noise = rng.normal(0.0, sigma, (2, *image.shape)).astype(np.float32)
-    return (image + (noise[0] + 1j * noise[1])).astype(np.complex64)
+    return float(ref.mean() / snr) if ref.size else 0.0
+
+
+def add_complex_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """The image plus complex Gaussian noise of standard deviation `sigma` (complex64; |.| is Rician).
+
+    Example:
+        >>> z = add_complex_noise(np.ones((4, 4, 4)), 0.1, np.random.default_rng(0))
+        >>> z.dtype
+        dtype('complex64')
+    """
+    out = np.empty(image.shape, np.complex64)
+    out.real = image.real
+    out.imag = image.imag if np.iscomplexobj(image) else 0.0
+    out.real += sigma * rng.standard_normal(image.shape, dtype=np.float32)
+    out.imag += sigma * rng.standard_normal(image.shape, dtype=np.float32)
+    return out
 
 
 def native_grid(
@@ -302,10 +305,14 @@ def resample(image: np.ndarray, coords: np.ndarray, shape: tuple[int, int, int])
 
 def nearest_index(coords: np.ndarray, source_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Flat nearest-neighbour source indices for `coords` and the mask of those inside the source grid."""
-    r = np.rint(coords).astype(np.int64)
-    inside = np.all((r >= 0) & (r < np.asarray(source_shape)[:, None]), axis=0)
-    r = np.where(inside, r, 0)
-    flat = np.ravel_multi_index((r[0], r[1], r[2]), source_shape)
+    r = np.rint(coords).astype(np.int32)
+    inside = np.ones(r.shape[1], dtype=bool)
+    flat = np.zeros(r.shape[1], dtype=np.int64)
+    for axis, n in enumerate(source_shape):
+        inside &= (r[axis] >= 0) & (r[axis] < n)
+        flat *= n
+        flat += r[axis]
+    flat[~inside] = 0
     return flat, inside
 
 

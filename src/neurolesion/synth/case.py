@@ -313,12 +313,13 @@ def insert_lesions(
             records.append(r)
     for task in tasks:
         maps.setdefault(task, np.zeros(head.labels.shape, np.int32))
+    counts = {t: np.bincount(m.reshape(-1)) for t, m in maps.items()}
     kept = []
     for r in records:
-        counts = np.bincount(maps[str(r.extra["task"])].reshape(-1), minlength=r.id + 1)
-        if counts[r.id] == 0:
+        c = counts[str(r.extra["task"])]
+        if r.id >= len(c) or c[r.id] == 0:
             continue
-        r.volume_ml = float(counts[r.id] * voxel_ml)
+        r.volume_ml = float(c[r.id] * voxel_ml)
         kept.append(r)
     return maps, kept
 
@@ -369,6 +370,7 @@ def simulate_case(
     images: dict[str, Volume] = {}
     acq_info: dict[str, dict[str, Any]] = {}
     field_ppm: np.ndarray | None = None
+    head_mm = _head_points(head, rng) if cfg.grid == "native" else np.zeros((3, 1))
     for seq in seqs:
         params = contrast.random_sequence(seq, field_t, rng)
         if rng.uniform() < cfg.random_contrast_p:
@@ -383,34 +385,36 @@ def simulate_case(
             img = contrast.dephase(img, field_ppm, params)
         acq = acqmod.random_acquisition(seq, rng, cfg.acquisition)
         img = acqmod.degrade(img, acq, work_spacing, rng)
+        sigma = acqmod.noise_sigma(img, brain, acq.snr)
         if cfg.grid == "native":
-            shape, affine = acqmod.native_grid(acq, _head_points(head, rng), rng, cfg.acquisition)
+            shape, affine = acqmod.native_grid(acq, head_mm, rng, cfg.acquisition)
             grids[seq] = (shape, affine)
-            img_spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
-            # sample at no finer than the working grid, then interpolate in-plane (cheap, separable)
-            inter = _common_shape(
-                shape, img_spacing, [max(a, w) for a, w in zip(img_spacing, work_spacing, strict=True)]
-            )
-            coords = acqmod.grid_coordinates(inter, acqmod.box_affine(affine, shape, inter), head.affine)
-            img = acqmod.resize(acqmod.resample(img, coords, inter), shape, order=1)
-            sig_mask = acqmod.resize(
-                acqmod.gather(brain, acqmod.nearest_index(coords, brain.shape), inter), shape, 0
-            )
+            sp = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+            # sample no finer than the working grid, then interpolate in-plane (separable, cheap)
+            inter = _common_shape(shape, sp, [max(a, w) for a, w in zip(sp, work_spacing, strict=True)])
+            inter_affine = acqmod.box_affine(affine, shape, inter)
+            img = acqmod.resample(img, acqmod.grid_coordinates(inter, inter_affine, head.affine), inter)
+            inter_spacing = tuple(float(v) for v in np.linalg.norm(inter_affine[:3, :3], axis=0))
+            final = shape
         else:
-            acq_sp = [max(a, w) for a, w in zip(acq.spacing_on_working_axes(), work_spacing, strict=True)]
-            coarse = _common_shape(img.shape, work_spacing, acq_sp)
-            img = acqmod.resize(img, coarse, order=1)
-            sig_mask = acqmod.resize(brain, coarse, order=0)
-            affine = acqmod.box_affine(
-                head.affine, brain.shape, _common_shape(brain.shape, work_spacing, [cfg.spacing] * 3)
+            inter_spacing = tuple(
+                max(a, w) for a, w in zip(acq.spacing_on_working_axes(), work_spacing, strict=True)
             )
-            img_spacing = tuple(acq_sp)
-        noisy = acqmod.add_complex_noise(img, sig_mask, acq.snr, rng)
-        mag = contrast.swi_combine(noisy, img_spacing) if seq == "swi" else np.abs(noisy)  # type: ignore[arg-type]
-        if cfg.grid == "common":
-            mag = acqmod.resize(mag, _common_shape(brain.shape, work_spacing, (cfg.spacing,) * 3), order=1)
-        scale = 1000.0 / max(float(np.percentile(mag[mag > 0], 99)), 1e-6) if (mag > 0).any() else 1.0
-        images[seq] = Volume((mag * scale).astype(np.float32), affine, name=seq, meta={"sequence": seq})
+            inter = _common_shape(img.shape, work_spacing, inter_spacing)
+            img = acqmod.resize(img, inter, order=1)
+            final = _common_shape(brain.shape, work_spacing, [cfg.spacing] * 3)
+            affine = acqmod.box_affine(head.affine, brain.shape, final)
+        if seq == "swi":
+            lowpass = acqmod.resize(contrast.swi_lowpass(img, inter_spacing), img.shape, order=1)  # type: ignore[arg-type]
+            mag = contrast.swi_combine(acqmod.add_complex_noise(img, sigma, rng), lowpass)
+        else:
+            if cfg.grid == "native":
+                img = acqmod.resize(img, final, order=1)
+            mag = np.abs(acqmod.add_complex_noise(img, sigma, rng))
+        mag = acqmod.resize(mag, final, order=1)
+        sample = mag.reshape(-1)[:: max(mag.size // 200000, 1)]
+        top = float(np.percentile(sample[sample > 0], 99)) if (sample > 0).any() else 1.0
+        images[seq] = Volume(mag * (1000.0 / max(top, 1e-6)), affine, name=seq, meta={"sequence": seq})
         acq_info[seq] = {**params.as_dict(), **acq.as_dict()}
 
     if cfg.grid == "native":
