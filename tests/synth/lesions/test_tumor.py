@@ -110,3 +110,12 @@ def test_tumor_deterministic(fresh_head) -> None:
 def test_tumor_rejects_unknown_kind(head: Head) -> None:
     with pytest.raises(ValueError, match="glioma"):
         tumor.insert(head, np.random.default_rng(0), kinds=("glioma",))
+
+
+def test_schwannoma_without_petrous_bone_is_cisternal(head: Head) -> None:
+    head.labels[head.labels == Tissue.SKULL] = Tissue.SCALP
+    out = tumor.insert(
+        head, np.random.default_rng(8), kinds=("schwannoma",), intracanalicular_probability=1.0
+    )
+    (r,) = out.records
+    assert r.subtype == "cisternal" and r.extra["canal_length_mm"] == 0.0 and r.region == "infratentorial"
