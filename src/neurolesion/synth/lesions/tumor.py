@@ -230,7 +230,7 @@ def _meningioma(head: Head, rng: np.random.Generator, p: TumorParams, out: Lesio
         normal = _inward(head, site, brain_centre)
         tail = float(rng.uniform(*p.dural_tail_mm))
         sl = placement.crop(site, r * 1.4 + tail + 2 * sp.max(), sp, lab.shape)
-        reach = ellipsoid(head.labels[sl].shape, placement.local(site, sl), (1.2 * r + tail,) * 3, sp)
+        reach = ellipsoid(head.labels[sl].shape, placement.local(site, sl), (1.6 * r + tail,) * 3, sp)
         if placement.touches_lesion(head.labels[sl], reach, 0):
             continue
         if d >= p.mass_effect_min_mm:
