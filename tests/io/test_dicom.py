@@ -11,6 +11,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 from pydicom import dcmread
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 
 from neurolesion.errors import InputError
 from neurolesion.io.dicom import read_dicom_folder, stack_geometry
@@ -78,6 +80,19 @@ def test_compressed_pixel_data(tmp_path: Path, compress: str) -> None:
     if compress == "jpeg-lossless":
         pytest.importorskip("gdcm", reason="python-gdcm (the dicom extra) decodes and writes JPEG")
     array, affine, folder = _series(tmp_path, "oblique", compress=compress)
+    [series] = read_dicom_folder(folder)
+    np.testing.assert_allclose(series.volume.affine, affine, atol=1e-4)
+    np.testing.assert_allclose(series.volume.data, array, atol=0.5)
+
+
+def test_files_without_preamble_or_file_meta(tmp_path: Path) -> None:
+    array, affine, folder = _series(tmp_path, "coronal")
+    for path in folder.glob("*.dcm"):  # rewrite as bare implicit-VR little-endian data sets (ACR-NEMA style)
+        ds = dcmread(path)
+        out = DicomBytesIO()
+        out.is_little_endian, out.is_implicit_VR = True, True
+        write_dataset(out, ds)
+        path.write_bytes(out.getvalue())
     [series] = read_dicom_folder(folder)
     np.testing.assert_allclose(series.volume.affine, affine, atol=1e-4)
     np.testing.assert_allclose(series.volume.data, array, atol=0.5)

@@ -33,6 +33,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.pixels import pixel_array
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from neurolesion.errors import InputError
 from neurolesion.io.sequence import HEADER_FIELDS, OTHER, detect_sequence
@@ -442,23 +444,37 @@ def stack_geometry(
     return order, np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
 
-def _pixels(path: Path, where: str) -> np.ndarray:
+def _pixels(path: Path, header: Dataset, where: str) -> np.ndarray:
     """Stored pixel values of a file: (rows, cols) or (frames, rows, cols).
 
+    Only the pixel module is parsed again (the header was read already). A file without file meta
+    information (no preamble) is decoded in the encoding its header was read with.
+
     Raises:
-        InputError: the file or its pixel data cannot be read (truncated, or a compression without decoder).
+        InputError: the pixel data cannot be read (truncated, or a compression without decoder).
     """
+    options: dict[str, Any] = {}
+    if "TransferSyntaxUID" not in getattr(header, "file_meta", {}):
+        implicit, little = header.original_encoding
+        options["transfer_syntax_uid"] = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
     try:
-        ds = pydicom.dcmread(io.BytesIO(_open_bytes(path)))
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{where}: corrupt DICOM file {path} ({type(exc).__name__}: {exc})") from None
-    try:
-        return np.asarray(ds.pixel_array)
-    except (ValueError, AttributeError, RuntimeError, NotImplementedError) as exc:
+        return np.asarray(pixel_array(io.BytesIO(_open_bytes(path)), **options))
+    except (
+        InvalidDicomError,
+        EOFError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:
+        syntax = options.get("transfer_syntax_uid") or header.file_meta.get("TransferSyntaxUID")
         raise InputError(
-            f"{where}: cannot read the pixel data of {path} (transfer syntax {ds.file_meta.get('TransferSyntaxUID')}):"
-            f" {exc}; expected complete pixel data, uncompressed or in a decodable compression "
-            "(JPEG, JPEG-LS and JPEG 2000 need python-gdcm: pip install 'neurolesion[dicom]')"
+            f"{where}: cannot read the pixel data of {path} (transfer syntax {syntax}): {exc}; expected complete "
+            "pixel data, uncompressed or in a decodable compression (JPEG, JPEG-LS and JPEG 2000 need "
+            "python-gdcm: pip install 'neurolesion[dicom]')"
         ) from None
 
 
@@ -468,10 +484,8 @@ def _volume_array(slices: list[_Slice], where: str) -> np.ndarray:
     out = np.empty((cols, rows, len(slices)), dtype=np.float32)
     cache: dict[Path, np.ndarray] = {}
     for z, s in enumerate(slices):
-        if s.path not in cache:
-            cache = {
-                s.path: _pixels(s.path, where)
-            }  # keep one file's pixels: multi-frame frames are contiguous
+        if s.path not in cache:  # keep one file's pixels: the frames of a multi-frame file come together
+            cache = {s.path: _pixels(s.path, s.header, where)}
         pixels = cache[s.path]
         plane = pixels[s.frame - 1] if s.frame and pixels.ndim == 3 else pixels
         if plane.shape != (rows, cols):
