@@ -82,6 +82,7 @@ class CCMParams:
     tries: int = 20
 
     def __post_init__(self) -> None:
+        placement.validate(self)
         if self.zabramski is not None and self.zabramski not in (1, 2, 3, 4):
             raise ValueError(f"CCMParams.zabramski={self.zabramski!r}; expected a type 1-4 or None")
         if self.count is not None and not 0 <= self.count <= self.max_count:

@@ -64,13 +64,11 @@ class CMBParams:
     tries: int = 20
 
     def __post_init__(self) -> None:
+        placement.validate(self)
         if self.count is not None and not 0 <= self.count <= self.max_count:
             raise ValueError(f"CMBParams.count={self.count!r}; expected 0..{self.max_count} or None")
         if self.pattern is not None and self.pattern not in PATTERNS:
             raise ValueError(f"CMBParams.pattern={self.pattern!r}; expected one of {PATTERNS} or None")
-        lo, hi = self.diameter_mm
-        if not 0 < lo <= hi:
-            raise ValueError(f"CMBParams.diameter_mm={self.diameter_mm!r}; expected 0 < min <= max")
 
 
 def site_masks(head: Head) -> dict[str, np.ndarray]:

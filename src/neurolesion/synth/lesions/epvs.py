@@ -65,6 +65,7 @@ class EPVSParams:
     tries: int = 10
 
     def __post_init__(self) -> None:
+        placement.validate(self)
         for name in ("bg_grade", "cso_grade"):
             value = getattr(self, name)
             if value is not None and value not in range(len(self.grade_counts)):

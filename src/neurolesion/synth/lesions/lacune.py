@@ -73,11 +73,9 @@ class LacuneParams:
     tries: int = 30
 
     def __post_init__(self) -> None:
+        placement.validate(self)
         if self.count is not None and not 0 <= self.count <= self.max_count:
             raise ValueError(f"LacuneParams.count={self.count!r}; expected 0..{self.max_count} or None")
-        lo, hi = self.diameter_mm
-        if not 0 < lo <= hi:
-            raise ValueError(f"LacuneParams.diameter_mm={self.diameter_mm!r}; expected 0 < min <= max")
 
 
 def site_masks(head: Head) -> dict[str, np.ndarray]:

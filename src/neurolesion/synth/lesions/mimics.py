@@ -69,10 +69,7 @@ class MimicParams:
     air_diameter_mm: tuple[float, float] = (6.0, 16.0)
 
     def __post_init__(self) -> None:
-        for name in ("pallidal_probability", "plexus_probability", "air_probability"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"MimicParams.{name}={value!r}; expected a probability 0..1")
+        placement.validate(self)
 
 
 def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:

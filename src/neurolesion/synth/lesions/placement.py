@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import fields
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -243,3 +245,55 @@ def grid_direction(head: Head, ras: Vec3) -> np.ndarray:
     vox = np.linalg.solve(head.affine[:3, :3], np.asarray(ras, dtype=float))
     mm = vox * np.asarray(head.spacing)
     return np.asarray(mm / np.linalg.norm(mm))
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(_tupled(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def validate(params: Any) -> None:
+    """Check a generator's frozen parameter dataclass by field-name conventions; turn lists into tuples.
+
+    Conventions: `*_probability` holds probabilities (a number or a tuple of numbers in 0..1); `*_probs`
+    holds non-negative weights with a positive sum (or a tuple of such rows); any other pair of numbers is
+    a (min, max) range with 0 <= min <= max (0 < min for `*_mm` sizes), alone or in a tuple of ranges.
+    Lists (as loaded from YAML) are stored as tuples.
+
+    Args:
+        params: a dataclass instance (called from its `__post_init__`).
+
+    Raises:
+        ValueError: naming the class, the field, the value and what was expected.
+    """
+    owner = type(params).__name__
+    for f in fields(params):
+        value = _tupled(getattr(params, f.name))
+        object.__setattr__(params, f.name, value)
+        where = f"{owner}.{f.name}={value!r}"
+        if f.name.endswith("_probability"):
+            values = np.atleast_1d(np.asarray(value, dtype=float))
+            if values.size == 0 or values.min() < 0 or values.max() > 1:
+                raise ValueError(f"{where}; expected probabilities in 0..1")
+        elif f.name.endswith("_probs"):
+            rows = np.atleast_2d(np.asarray(value, dtype=float))
+            if rows.size == 0 or rows.min() < 0 or (rows.sum(axis=1) <= 0).any():
+                raise ValueError(f"{where}; expected non-negative weights with a positive sum")
+        elif (
+            isinstance(value, tuple)
+            and value
+            and all(_is_pair(v) for v in (value if _is_nested(value) else [value]))
+        ):
+            positive = f.name.endswith("_mm")
+            for lo, hi in value if _is_nested(value) else [value]:
+                if not (0 < lo if positive else 0 <= lo) or lo > hi:
+                    raise ValueError(
+                        f"{where}; expected (min, max) ranges with {'0 <' if positive else '0 <='} min <= max"
+                    )
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)
+
+
+def _is_nested(value: tuple) -> bool:
+    return all(isinstance(v, tuple) for v in value)

@@ -102,13 +102,11 @@ class TumorParams:
     tries: int = 20
 
     def __post_init__(self) -> None:
+        placement.validate(self)
         if self.kinds is not None and not set(self.kinds) <= set(KINDS):
             raise ValueError(f"TumorParams.kinds={self.kinds!r}; expected a subset of {KINDS}")
         if self.met_count is not None and not 0 <= self.met_count <= self.met_max_count:
             raise ValueError(f"TumorParams.met_count={self.met_count!r}; expected 0..{self.met_max_count}")
-        lo, hi = self.met_diameter_mm
-        if not 0 < lo <= hi:
-            raise ValueError(f"TumorParams.met_diameter_mm={self.met_diameter_mm!r}; expected 0 < min <= max")
 
 
 def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:

@@ -63,12 +63,13 @@ class WMHParams:
     min_volume_mm3: float = 6.0
 
     def __post_init__(self) -> None:
+        placement.validate(self)
         for name in ("fazekas_pv", "fazekas_deep"):
             value = getattr(self, name)
             if value is not None and value not in GRADES:
                 raise ValueError(f"WMHParams.{name}={value!r}; expected a Fazekas grade 0-3 or None")
-        if len(self.grade_probs) != 4 or min(self.grade_probs) < 0 or sum(self.grade_probs) <= 0:
-            raise ValueError(f"WMHParams.grade_probs={self.grade_probs!r}; expected 4 non-negative weights")
+        if len(self.grade_probs) != 4:
+            raise ValueError(f"WMHParams.grade_probs={self.grade_probs!r}; expected 4 weights (grades 0-3)")
         if not 0 <= self.irregularity <= 1:
             raise ValueError(f"WMHParams.irregularity={self.irregularity!r}; expected 0..1")
 
