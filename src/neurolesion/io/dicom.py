@@ -75,6 +75,15 @@ _LOCALIZER_WORDS = ("LOCALIZER", "SCOUT", "SURVEY")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def user_sequence(name: str) -> tuple[str, float, str]:
+    """A sequence named by the user, as (name, confidence 1.0, reason), like `detect_sequence` returns.
+
+    Raises:
+        InputError: `name` is neither a registry sequence nor "other".
+    """
+    return (OTHER if name.lower() == OTHER else check_sequence(name)), 1.0, "set by the user"
+
+
 @dataclass(frozen=True)
 class SeriesUIDs:
     """Identifiers of a source series, as DICOM outputs reference them.
@@ -142,11 +151,15 @@ class DicomSeries:
         Raises:
             InputError: `name` is not a registry sequence or "other".
         """
-        seq = OTHER if name.lower() == OTHER else check_sequence(name)
-        reason = "set by the user"
-        meta = {**self.volume.meta, "sequence": seq, "sequence_confidence": 1.0, "sequence_reason": reason}
+        seq, confidence, reason = user_sequence(name)
+        meta = {
+            **self.volume.meta,
+            "sequence": seq,
+            "sequence_confidence": confidence,
+            "sequence_reason": reason,
+        }
         volume = Volume(self.volume.array, self.volume.affine, self.volume.name, meta)
-        return replace(self, volume=volume, sequence=seq, confidence=1.0, reason=reason)
+        return replace(self, volume=volume, sequence=seq, confidence=confidence, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -507,7 +520,7 @@ def _header_fields(header: Dataset) -> dict[str, Any]:
         ("EchoTime", "MREchoSequence", "EffectiveEchoTime"),
         ("InversionTime", "MRModifierSequence", "InversionTimes"),
     ):
-        item = _group(header, first, group) if "SharedFunctionalGroupsSequence" in header else None
+        item = _group(header, first, group)
         value = item.get(attr) if item is not None else None
         if key not in fields and value is not None:
             fields[key] = value[0] if isinstance(value, MultiValue | list) else value
@@ -601,7 +614,7 @@ def _detect(
     for key, name in overrides.items():
         if key in names:
             used.add(key)
-            return (OTHER if name.lower() == OTHER else check_sequence(name)), 1.0, "set by the user"
+            return user_sequence(name)
     return detect_sequence(_header_fields(header))
 
 
