@@ -70,6 +70,15 @@ def _root(
 @guarded
 def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    model: Annotated[
+        bool, typer.Option("--model", help="Parameters and GFLOPs per patch of each architecture's default.")
+    ] = False,
+    model_source: Annotated[
+        str | None,
+        typer.Option(
+            "--model-source", help="Report a model (name, file, folder) or training config instead."
+        ),
+    ] = None,
 ) -> None:
     """Versions, models, CPU threads and CUDA availability."""
     import json
@@ -77,6 +86,10 @@ def info(
     from neurolesion.sysinfo import system_info
 
     data = system_info()
+    if model or model_source:
+        from neurolesion.models.complexity import describe
+
+        data["architectures"] = describe(model_source)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -231,6 +244,55 @@ def demo(
 
 @app.command()
 @guarded
+def synth(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (one sub-folder per case).")],
+    task: Annotated[
+        list[str],
+        typer.Option("--task", "-t", help="brain, wmh, cmb, lacune, epvs, ccm, tumor, csvd or all."),
+    ] = ["all"],  # noqa: B006 - typer needs a list default
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of cases.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the first case (case i uses seed + i).")] = 0,
+    sequences: Annotated[
+        list[str] | None, typer.Option("--sequences", "-s", help="Sequences to simulate (default: all six).")
+    ] = None,
+    spacing: Annotated[float | None, typer.Option(help="Voxel size (mm) of the common grid.")] = None,
+    grid: Annotated[
+        str | None, typer.Option(help="common (one grid) or native (per-sequence grids).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="SynthConfig YAML.")] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="Also write preview.png per case.")] = False,
+) -> None:
+    """Simulate cases with known truth: one NIfTI per sequence, label maps and case.json per case."""
+    from neurolesion.registry import check_sequence
+    from neurolesion.synth.case import SynthConfig, simulate_case
+
+    cfg = SynthConfig.from_yaml(config) if config else SynthConfig()
+    if spacing is not None:
+        cfg = SynthConfig.from_dict({**_shallow(cfg), "spacing": spacing}, "--spacing")
+    if grid is not None:
+        cfg = SynthConfig.from_dict({**_shallow(cfg), "grid": grid}, "--grid")
+    seqs = [check_sequence(s) for s in sequences] if sequences else None
+    with typer.progressbar(range(n), label="simulating", file=sys.stderr) as bar:
+        for i in bar:
+            case = simulate_case(seed + i, task, seqs, cfg)
+            folder = output / case.case_id
+            case.write(folder)
+            if preview:
+                from neurolesion.synth.preview import write_preview
+
+                write_preview(case, folder / "preview.png")
+    typer.echo(str(output))
+
+
+def _shallow(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, nested dataclasses kept as objects."""
+    from dataclasses import fields
+
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+@app.command()
+@guarded
 def serve(
     config: Annotated[Path | None, typer.Option("--config", help="YAML file of service settings.")] = None,
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
@@ -255,6 +317,72 @@ def serve(
         typer.echo(f"new access token written to {settings.data_dir / 'token'}")
     typer.secho(f"open http://{settings.host}:{settings.port}/#token={settings.token}", bold=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+@guarded
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Training configuration (YAML).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Run folder (default runs/<name>).")
+    ] = None,
+    fold: Annotated[
+        int | None, typer.Option(help="Validation fold of the K-fold split (folder data).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue exactly from the run folder's last.pt.")] = False,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (overrides the config).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides the config).")] = None,
+) -> None:
+    """Train a network; checkpoints best.pt / last.pt (weights, config, card, versions) in the run folder."""
+    import dataclasses
+
+    from neurolesion.train.config import load_config
+    from neurolesion.train.loop import train as run_train
+
+    cfg = load_config(config)
+    if threads is not None or device is not None:
+        cfg = dataclasses.replace(cfg, threads=threads or cfg.threads, device=device or cfg.device)  # type: ignore[arg-type]
+    out = output or Path("runs") / cfg.name
+    with typer.progressbar(length=cfg.steps, label=f"training {cfg.name}", file=sys.stderr) as bar:
+
+        def on_step(step: int, loss: float) -> None:
+            bar.update(step - bar.pos)
+
+        def on_validate(entry: dict[str, Any]) -> None:
+            dice = " ".join(f"{t} {v:.3f}" for t, v in entry["dice"].items())
+            typer.echo(
+                f"\nstep {entry['step']}: loss {entry['loss']:.4f}, Dice {dice}, lesion F1 {entry['mean_f1']:.3f}"
+            )
+
+        result = run_train(cfg, out, fold=fold, resume=resume, on_step=on_step, on_validate=on_validate)
+    best = max((h["mean_dice"] for h in result.history), default=float("nan"))
+    typer.echo(f"best mean Dice {best:.3f}; checkpoints {result.best} and {result.last}")
+
+
+@app.command()
+@guarded
+def predict(
+    input: Annotated[
+        Path, typer.Argument(help="NIfTI file named after its sequence, NIfTI/BIDS/DICOM folder.")
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help="Shipped model name, model file or folder.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    mask: Annotated[
+        Path | None, typer.Option(help="Brain mask (default: brain_mask.nii.gz beside the images).")
+    ] = None,
+    tta: Annotated[bool, typer.Option(help="Mirror test-time augmentation.")] = False,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+    threshold: Annotated[float, typer.Option(help="Probability threshold.")] = 0.5,
+    min_size: Annotated[float, typer.Option("--min-size", help="Smallest lesion kept, mm3.")] = 0.0,
+) -> None:
+    """Run one trained model on images already on one grid; write probability and lesion maps."""
+    from neurolesion.infer.files import predict_files
+    from neurolesion.models.card import load_model
+
+    summary = predict_files(load_model(model), input, output, mask, tta, device, threshold, min_size)
+    for task, t in summary["tasks"].items():
+        typer.echo(f"{task}: {t['count']} lesions, {t['volume_ml']:.2f} ml")
+    typer.echo(f"outputs in {output}")
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def system_info() -> dict[str, Any]:
     """Collect package, library and device information.
 
     Returns:
-        A JSON-serialisable dict with sections ``neurolesion``, ``libraries``, ``compute``.
+        A JSON-serialisable dict with sections ``neurolesion``, ``libraries``, ``compute``, ``models``.
 
     Example:
         >>> sorted(system_info())[:2]
@@ -62,4 +62,16 @@ def system_info() -> dict[str, Any]:
         },
         "libraries": {name: _version(name) for name in _LIBRARIES},
         "compute": compute,
+        "models": _shipped_models(),
     }
+
+
+def _shipped_models() -> list[str]:
+    """One line per model shipped in the package."""
+    from neurolesion.models.card import shipped_models
+
+    lines = [
+        f"{c.name}: {c.arch}, tasks {', '.join(c.tasks)}, inputs {', '.join(c.inputs)}"
+        for c in shipped_models()
+    ]
+    return lines or ["none shipped yet"]

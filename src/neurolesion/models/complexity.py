@@ -59,3 +59,34 @@ def complexity(cfg: ModelConfig) -> dict[str, Any]:
         "patch_size": "x".join(map(str, cfg.patch_size)),
         "gflops_per_patch": round(flops_per_patch(net, cfg.in_channels, cfg.patch_size) / 1e9, 3),
     }
+
+
+def describe(source: str | None = None) -> dict[str, dict[str, Any]]:
+    """Complexity of a model file, shipped model or training config, or of every architecture's default.
+
+    Args:
+        source: a ``.yaml`` training config, a model name/file/folder; None for the default configuration
+            of each architecture (4 CSVD outputs for the multi-output U-Net).
+
+    Returns:
+        ``{label: complexity(...)}``.
+
+    Raises:
+        InputError: an unreadable config or model.
+    """
+    from neurolesion.models.card import load_model
+    from neurolesion.models.config import ARCHS
+
+    if source is None:
+        csvd = ["wmh", "cmb", "lacune", "epvs"]
+        cfgs = {
+            a: ModelConfig.from_mapping({"arch": a, "outputs": csvd if a == "multiunet" else ["wmh"]})
+            for a in ARCHS
+        }
+    elif str(source).endswith((".yaml", ".yml")):
+        from neurolesion.train.config import load_config
+
+        cfgs = {str(source): load_config(source).model}
+    else:
+        cfgs = {str(source): load_model(source).config}
+    return {name: complexity(cfg) for name, cfg in cfgs.items()}

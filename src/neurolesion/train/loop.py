@@ -280,6 +280,7 @@ def train(
     fold: int | None = None,
     resume: bool = False,
     on_step: Callable[[int, float], None] | None = None,
+    on_validate: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train one model (one fold).
 
@@ -289,6 +290,7 @@ def train(
         fold: validation fold of a folder source (default 0); ignored for blobs.
         resume: continue from ``out_dir/last.pt`` (exactly; see the module).
         on_step: called after every step with (step, loss), e.g. to drive a progress bar.
+        on_validate: called with each validation's history entry.
 
     Returns:
         Paths of the checkpoints and the validation history.
@@ -343,6 +345,8 @@ def train(
             }
             history.append(entry)
             losses = []
+            if on_validate is not None:
+                on_validate(entry)
             log.info(
                 "step %d loss %.4f dice %.3f f1 %.3f",
                 step + 1,
@@ -371,6 +375,11 @@ def train(
     return TrainResult(best=best_path, last=last_path, history=history)
 
 
+def _resume_key(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The settings a resumed run must share with its checkpoint (not threads, device, validation batch)."""
+    return {k: v for k, v in cfg.items() if k not in ("threads", "device", "sw_batch")}
+
+
 def _restore(
     path: Path,
     cfg: TrainConfig,
@@ -383,7 +392,7 @@ def _restore(
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint to resume from")
     ck = torch.load(path, map_location="cpu", weights_only=True)
-    if ck.get("train_config") != to_mapping(cfg):
+    if _resume_key(ck.get("train_config", {})) != _resume_key(to_mapping(cfg)):
         raise InputError(
             f"{path}: checkpoint was made with a different training configuration; cannot resume"
         )

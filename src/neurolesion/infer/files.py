@@ -1,0 +1,105 @@
+"""Run one trained model on images from disk and write its probability and lesion maps (`neurolesion predict`).
+
+Unlike `neurolesion segment`, nothing is resampled or co-registered here: the model's input sequences must
+already share one grid (as in a simulated case folder or a pre-processed study). Images are z-scored inside
+the brain mask (``brain_mask.nii.gz`` in the input folder, or ``mask``; the whole image otherwise).
+
+Example:
+    >>> summary = predict_files(load_model("runs/wmh/best.pt"), "case_0001/", "out/")  # doctest: +SKIP
+    >>> summary["tasks"]["wmh"]["count"]  # doctest: +SKIP
+    12
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurolesion.errors import InputError
+from neurolesion.infer.postprocess import postprocess
+from neurolesion.infer.predict import predict_volume
+from neurolesion.io.atomic import atomic_path
+from neurolesion.io.case import load_case
+from neurolesion.io.nifti import load_nifti, save_nifti
+from neurolesion.models.card import LoadedModel
+from neurolesion.preprocess.normalize import normalize
+
+
+def predict_files(
+    model: LoadedModel,
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    mask: str | os.PathLike[str] | None = None,
+    tta: bool = False,
+    device: str | None = None,
+    threshold: float = 0.5,
+    min_size_mm3: float = 0.0,
+) -> dict[str, Any]:
+    """Predict every task of ``model`` on one case and write ``<task>_probability.nii.gz``,
+    ``<task>_labels.nii.gz`` and ``predict.json`` into ``output``.
+
+    Args:
+        model: a loaded model.
+        input: NIfTI file named after its sequence, folder of such files, BIDS or DICOM folder.
+        output: output folder (created).
+        mask: brain mask NIfTI (default: ``brain_mask.nii.gz`` beside the images, else none).
+        tta: mirror test-time augmentation.
+        device: torch device.
+        threshold: probability threshold of the lesion maps.
+        min_size_mm3: smallest lesion kept.
+
+    Returns:
+        ``{"model", "inputs_present", "tasks": {task: {"count", "volume_ml", "confidence"}}}``.
+
+    Raises:
+        InputError: none of the model's sequences found, or images on different grids.
+    """
+    card = model.card
+    case = load_case(input)
+    present = [s in case.images for s in card.inputs]
+    if not any(present):
+        raise InputError(f"{input}: none of the sequences model {card.name} needs ({', '.join(card.inputs)})")
+    ref = case.images[next(s for s, p in zip(card.inputs, present, strict=True) if p)]
+    for s in card.inputs:
+        vol = case.images.get(s)
+        if vol is not None and (vol.shape != ref.shape or not np.allclose(vol.affine, ref.affine, atol=1e-3)):
+            raise InputError(
+                f"{vol.name}: grid {vol.shape} differs from {ref.name} {ref.shape}; predict needs images on one "
+                "grid (use `neurolesion segment`, which co-registers)"
+            )
+    mask_path = Path(mask) if mask else Path(input) / "brain_mask.nii.gz"
+    brain = load_nifti(mask_path, label=True).data > 0 if mask_path.is_file() else None
+    if brain is not None and brain.shape != ref.shape:
+        raise InputError(f"{mask_path}: mask shape {brain.shape} differs from the image grid {ref.shape}")
+    blank = np.zeros(ref.shape, np.float32)
+    image = np.stack(
+        [normalize(case.images[s], brain).data if s in case.images else blank for s in card.inputs]
+    ).astype(np.float32)
+    prob = predict_volume(model, image, ref.spacing, present=present, tta=tta, device=device)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    voxel_ml = float(np.prod(ref.spacing)) / 1000.0
+    tasks: dict[str, Any] = {}
+    for k, task in enumerate(card.tasks):
+        labels, conf = postprocess(
+            prob[k], ref.spacing, brain, threshold=threshold, min_size_mm3=min_size_mm3
+        )
+        save_nifti(prob[k], out / f"{task}_probability.nii.gz", like=ref)
+        save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
+        tasks[task] = {
+            "count": len(conf),
+            "volume_ml": round(float((labels > 0).sum()) * voxel_ml, 4),
+            "confidence": {str(i): c for i, c in conf.items()},
+        }
+    summary = {
+        "model": {"name": card.name, "arch": card.arch, "source": model.source},
+        "inputs_present": {s: p for s, p in zip(card.inputs, present, strict=True)},
+        "tasks": tasks,
+    }
+    with atomic_path(out / "predict.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return summary
