@@ -102,6 +102,7 @@ PROPERTIES: dict[int, TissueProperties] = {
     LesionTissue.CALCIFICATION: _p(0.30, 700, 800, 30, 10, 7, chi=-1.0, texture=0.05),
     LesionTissue.FLOW_VOID: _p(0.05, 1450, 1650, 20, 8, 5, chi=0.4, texture=0.05),
     LesionTissue.CCM_FLUID: _p(0.95, 1800, 2100, 450, 80, 60, chi=0.2, texture=0.05),
+    LesionTissue.DURAL_TAIL: _p(0.60, 900, 1000, 70, 35, 28, gad=0.9, texture=0.10),
 }
 
 #: Largest code + 1: size of the look-up tables.
