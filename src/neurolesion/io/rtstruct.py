@@ -42,6 +42,17 @@ RT_STRUCTURE_SET_STORAGE = UID("1.2.840.10008.5.1.4.1.1.481.3")
 #: Detached Study Management (retired), the class the RT Referenced Study Sequence conventionally names.
 DETACHED_STUDY_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+_TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 #: Name of the single, empty ROI written when the label map holds no lesion.
 NO_LESION = "no lesion found"
 
@@ -99,9 +110,7 @@ def _header(series: DicomSeries, series_number: int, label: str) -> Dataset:
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     for element in series.patient_study:
         ds.add(element)
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime"):
-        ds.setdefault(keyword, "")
-    for keyword in ("ReferringPhysicianName", "StudyID", "AccessionNumber"):
+    for keyword in _TYPE2_PATIENT_STUDY:  # required, possibly empty
         ds.setdefault(keyword, "")
     ds.StudyInstanceUID = series.uids.study_instance_uid
     ds.FrameOfReferenceUID = series.uids.frame_of_reference_uid
