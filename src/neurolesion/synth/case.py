@@ -227,7 +227,8 @@ class SimCase:
             save(vol.data.astype(np.float32), vol.affine, f"{seq}.nii.gz")
         save(self.brain_mask.astype(np.uint8), self.label_affine, "brain_mask.nii.gz")
         for task, lab in self.labels.items():
-            save(lab.astype(np.int32), self.label_affine, f"{task}_labels.nii.gz")
+            dtype = np.int16 if lab.max(initial=0) < np.iinfo(np.int16).max else np.int32
+            save(lab.astype(dtype), self.label_affine, f"{task}_labels.nii.gz")
         save(self.anatomy.astype(np.uint8), self.label_affine, "anatomy.nii.gz")
         save(self.regions.astype(np.uint8), self.label_affine, "regions.nii.gz")
         (tmp / "case.json").write_text(json.dumps(self.case_json(), indent=1, default=_json_default))
