@@ -43,7 +43,8 @@ class LesionCurves:
         average_precision: step-wise average precision (nan without true lesions).
         cpm: mean sensitivity at `FROC_RATES` false positives per case.
         recall_grid: recall values of `precision_band`.
-        precision_band: (2, len(recall_grid)) lower and upper interpolated precision.
+        precision_band: (2, len(recall_grid)) lower and upper interpolated precision, over the draws
+            whose curve reaches that recall (nan where none does).
         fp_grid: false-positive rates of `sensitivity_band`.
         sensitivity_band: (2, len(fp_grid)) lower and upper sensitivity.
         ap_ci: (lower, upper) bootstrap interval of the average precision.
@@ -90,10 +91,18 @@ def _sensitivity_at(
 
 
 def _interpolated_precision(precision: np.ndarray, recall: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Highest precision at a recall of at least each grid value (0 beyond the curve)."""
+    """Highest precision at a recall of at least each grid value (nan beyond the curve's last recall)."""
     envelope = np.maximum.accumulate(precision[::-1])[::-1]
     idx = np.searchsorted(recall, grid, side="left")
-    return np.where(idx < recall.size, envelope[np.minimum(idx, recall.size - 1)], 0.0)
+    return np.where(idx < recall.size, envelope[np.minimum(idx, recall.size - 1)], np.nan)
+
+
+def _nan_percentile(draws: np.ndarray, q: list[float]) -> np.ndarray:
+    """Percentiles over draws (axis 0) ignoring nan; nan where every draw is nan."""
+    out = np.full((len(q), draws.shape[1]), np.nan)
+    seen = ~np.all(np.isnan(draws), axis=0)
+    out[:, seen] = np.nanpercentile(draws[:, seen], q, axis=0)
+    return out
 
 
 def _pool(matches: Sequence[LesionMatch]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -151,7 +160,7 @@ def lesion_curves(
         average_precision=_average_precision(prec, rec) if n_truth else float("nan"),
         cpm=float(_sensitivity_at(rec, fppc, FROC_RATES).mean()) if n_truth else float("nan"),
         recall_grid=recall_grid,
-        precision_band=np.percentile(bands_p, q, axis=0) if bands_p else nan_band,
+        precision_band=_nan_percentile(np.array(bands_p), q) if bands_p else nan_band,
         fp_grid=fp_grid,
         sensitivity_band=np.percentile(bands_s, q, axis=0) if bands_s else nan_band[:, : fp_grid.size],
         ap_ci=(float(np.percentile(aps, q[0])), float(np.percentile(aps, q[1]))) if aps else (np.nan, np.nan),

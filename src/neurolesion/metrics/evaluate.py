@@ -338,7 +338,9 @@ def _plot(curves: LesionCurves, rows: Sequence[dict[str, Any]], out: Path) -> li
         if name == "pr_curve.png":
             ax.step(curves.recall, curves.precision, where="post", label=f"AP {curves.average_precision:.3f}")
         else:
-            ax.step(curves.fp_per_case, curves.recall, where="post", label=f"CPM {curves.cpm:.3f}")
+            fp = np.r_[0.0, curves.fp_per_case, max(grid[-1], curves.fp_per_case.max(initial=0.0))]
+            sens = np.r_[0.0, curves.recall, curves.recall[-1] if curves.recall.size else 0.0]
+            ax.step(fp, sens, where="post", label=f"CPM {curves.cpm:.3f}")
             ax.set_xscale("symlog", linthresh=0.1)
         if np.isfinite(band).any():
             ax.fill_between(grid, band[0], band[1], alpha=0.25, step="post", label="95 % bootstrap band")
