@@ -3,8 +3,8 @@
 * Type I (subacute haemorrhage): a lobulated core of methaemoglobin (`CCM_CORE`, bright on T1), sometimes
   with a fluid-fluid level (`CCM_FLUID` in the dependent, posterior part of the supine head), thin or no
   hemosiderin rim (`CCM_RIM`).
-* Type II (classic popcorn): a cluster of locules of mixed-age blood (`CCM_CORE` and `CCM_FLUID`) inside a
-  thick dark hemosiderin rim.
+* Type II (classic popcorn): a mulberry cluster of locules of mixed-age blood (`CCM_CORE` and `CCM_FLUID`)
+  separated by hemosiderin septa (reticulated core) inside a thick dark hemosiderin rim.
 * Type III (chronic): mostly rim material (dark on every sequence) around a small core.
 * Type IV (punctate): a tiny hemosiderin focus, CMB-like.
 
@@ -31,6 +31,7 @@ from neurolesion.synth.lesions import placement
 from neurolesion.synth.lesions.base import LesionRecord, LesionSet
 from neurolesion.synth.lesions.shapes import (
     Vec3,
+    boundaries,
     ellipsoid,
     ellipsoid_radius,
     largest_component,
@@ -138,7 +139,8 @@ def layers(
         n_lobules = int(rng.integers(3, 9))
         body, lobule = sphere_cluster(shape, centre, 0.8 * r, spacing, rng, n_lobules)
         fluid_ids = 1 + np.flatnonzero(rng.random(n_lobules + 1) < 0.35)
-        fluid = body & np.isin(lobule, fluid_ids)
+        septa = boundaries(lobule) & (rng.random(shape) < 0.7)
+        fluid = body & np.isin(lobule, fluid_ids) & ~septa
         rim_t = float(rng.uniform(*p.rim_mm))
     else:
         body = lobulated_blob(shape, centre, (r, r, r) * rng.uniform(0.75, 1.0, 3), spacing, rng, 0.2)
@@ -156,6 +158,8 @@ def layers(
             (LesionTissue.CCM_CORE, core),
         ]
     rim = shell(body, rim_t, spacing) if rim_t > 0 else empty
+    if kind == 2:
+        rim |= septa
     return [
         (LesionTissue.CCM_RIM, rim),
         (LesionTissue.CCM_FLUID, fluid),

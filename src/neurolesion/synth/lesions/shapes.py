@@ -162,7 +162,7 @@ def sphere_cluster(
     """A mulberry ("popcorn") shape: the union of `n_lobules` balls around a central one.
 
     Args:
-        shape: crop shape (about 2 * radius_mm across).
+        shape: crop shape (about 2.4 * radius_mm across: lobules reach 1.15 * radius_mm).
         centre: centre in crop voxel coordinates.
         radius_mm: overall radius in mm.
         spacing: voxel size in mm.
@@ -176,9 +176,9 @@ def sphere_cluster(
     off = mm_grid(shape, centre, spacing)
     dirs = rng.standard_normal((n_lobules, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    dist = rng.uniform(0.35, 0.55, n_lobules)[:, None] * radius_mm
+    dist = rng.uniform(0.4, 0.7, n_lobules)[:, None] * radius_mm
     centres = np.vstack([np.zeros(3), dirs * dist]).astype(np.float32)
-    radii = np.concatenate([[0.6 * radius_mm], rng.uniform(0.35, 0.5, n_lobules) * radius_mm])
+    radii = np.concatenate([[0.5 * radius_mm], rng.uniform(0.3, 0.45, n_lobules) * radius_mm])
     radii = np.maximum(radii, 0.5 * max(spacing)).astype(np.float32)
     d = np.linalg.norm(off[..., None, :] - centres, axis=-1) / radii
     nearest = np.argmin(d, axis=-1)
@@ -267,3 +267,24 @@ def shell(mask: np.ndarray, thickness_mm: float, spacing: Vec3) -> np.ndarray:
     """
     dist = ndimage.distance_transform_edt(~mask, sampling=spacing)
     return np.asarray((dist > 0) & (dist <= max(thickness_mm, float(min(spacing)) + 1e-3)))
+
+
+def boundaries(index: np.ndarray) -> np.ndarray:
+    """Voxels with a face neighbour of another non-zero index (the septa between lobules of a cluster).
+
+    Args:
+        index: integer label crop (0 outside).
+
+    Returns:
+        bool mask.
+    """
+    out = np.zeros(index.shape, dtype=bool)
+    for axis in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[axis], b[axis] = slice(None, -1), slice(1, None)
+        lo, hi = index[tuple(a)], index[tuple(b)]
+        differ = (lo != hi) & (lo > 0) & (hi > 0)
+        out[tuple(a)] |= differ
+        out[tuple(b)] |= differ
+    return out
