@@ -97,6 +97,9 @@ def test_grid_mismatch_and_missing_cases(folders: tuple[Path, Path], tmp_path: P
         pair_cases(pred, truth, task="wmh")
     with pytest.raises(InputError, match="no such file"):
         pair_cases(tmp_path / "nothing", truth)
+    (pred / "case9.nii.gz").write_bytes(b"not a nifti")
+    with pytest.raises(InputError, match="case9.nii.gz: cannot be read"):
+        evaluate_folders(pred / "case9.nii.gz", truth / "case9.nii.gz", tmp_path / "e3", plots=False)
 
 
 def test_cli_evaluate(folders: tuple[Path, Path], tmp_path: Path) -> None:
