@@ -297,3 +297,24 @@ def _is_pair(value: Any) -> bool:
 
 def _is_nested(value: tuple) -> bool:
     return all(isinstance(v, tuple) for v in value)
+
+
+def pons(head: Head, stem: np.ndarray) -> np.ndarray:
+    """The pons part of a brainstem mask: the slab between 45 % and 80 % of its superior-inferior extent.
+
+    Args:
+        head: the head (for the superior direction of its grid).
+        stem: bool brainstem mask.
+
+    Returns:
+        bool mask (empty when `stem` is).
+    """
+    idx = np.argwhere(stem)
+    out = np.zeros_like(stem)
+    if idx.size == 0:
+        return out
+    height = (idx * np.asarray(head.spacing)) @ grid_direction(head, (0.0, 0.0, 1.0))
+    lo, hi = np.percentile(height, [45, 80])
+    keep = idx[(height >= lo) & (height <= hi)]
+    out[keep[:, 0], keep[:, 1], keep[:, 2]] = True
+    return out

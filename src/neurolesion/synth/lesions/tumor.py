@@ -264,15 +264,11 @@ def _meningioma(head: Head, rng: np.random.Generator, p: TumorParams, out: Lesio
 
 def _schwannoma(head: Head, rng: np.random.Generator, p: TumorParams, out: LesionSet) -> None:
     lab = head.labels
-    stem = np.argwhere(lab == Tissue.BRAINSTEM)
-    if stem.size == 0:
+    pons = np.argwhere(placement.pons(head, lab == Tissue.BRAINSTEM))
+    if pons.size == 0:
         log.warning("no brainstem in the head: schwannoma skipped")
         return
     sp = np.asarray(head.spacing)
-    up = placement.grid_direction(head, (0, 0, 1))
-    height = stem @ (up / sp)
-    lo, hi = np.percentile(height, [50, 75])
-    pons = stem[(height >= lo) & (height <= hi)]
     side = Side.LEFT if rng.random() < 0.5 else Side.RIGHT
     lateral = placement.grid_direction(head, (-1.0 if side == Side.LEFT else 1.0, 0.2, 0.0))
     edge = pons[np.argmax((pons * sp) @ lateral)].astype(float)

@@ -24,7 +24,7 @@ from neurolesion.anatomy.labels import Tissue
 from neurolesion.synth.head import Head
 from neurolesion.synth.lesions import placement
 from neurolesion.synth.lesions.base import LesionRecord, LesionSet
-from neurolesion.synth.lesions.shapes import Vec3, lobulated_blob, smooth_field
+from neurolesion.synth.lesions.shapes import Vec3, lobulated_blob, mm_grid, smooth_field
 from neurolesion.synth.tissues import LesionTissue
 
 GRADES = (0, 1, 2, 3)
@@ -148,36 +148,31 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         box = placement.bbox(wm_all | vent)
         dist_v[box] = edt.edt(~vent[box], anisotropy=spacing)
         vbox = placement.bbox(vent, margin_vox=int(np.ceil(30.0 / min(spacing))))
-        y_mm = (np.arange(vbox[1].start, vbox[1].stop) - np.argwhere(vent)[:, 1].mean()) * spacing[1]
-        y_grid = np.broadcast_to(y_mm[None, :, None], painted[vbox].shape)
-        band = periventricular(wm_all[vbox], dist_v[vbox], y_grid, pv_grade, p, spacing, rng)
-        painted[vbox] |= band
+        centre = placement.local(np.argwhere(vent).mean(0), vbox)
+        anterior = placement.grid_direction(head, (0.0, 1.0, 0.0)).astype(np.float32)
+        y_mm = mm_grid(painted[vbox].shape, centre, spacing) @ anterior
+        painted[vbox] |= periventricular(wm_all[vbox], dist_v[vbox], y_mm, pv_grade, p, spacing, rng)
     lo, hi = p.deep_count[deep_grade]
     sites = placement.sample_sites(rng, wm_all & (dist_v > 8.0), int(rng.integers(lo, hi + 1)))
     for site in sites:
-        painted |= _focus(wm_all, site, p.deep_diameter_mm[deep_grade], p, spacing, rng)
+        _focus(painted, wm_all, site, p.deep_diameter_mm[deep_grade], p, spacing, rng)
     if rng.random() < p.pons_probability[max(pv_grade, deep_grade)]:
         stem = head.labels == Tissue.BRAINSTEM
-        z = np.argwhere(stem)[:, 2] if stem.any() else np.zeros(0)
-        if z.size:
-            zlo, zhi = np.percentile(z, [45, 80])
-            pons = stem.copy()
-            pons[:, :, : int(zlo)] = False
-            pons[:, :, int(zhi) + 1 :] = False
-            for site in placement.sample_sites(rng, pons, 1):
-                painted |= _focus(stem, site, p.pons_diameter_mm, p, spacing, rng)
+        for site in placement.sample_sites(rng, placement.pons(head, stem), 1):
+            _focus(painted, stem, site, p.pons_diameter_mm, p, spacing, rng)
     return _instances(head, painted, dist_v, pv_grade, deep_grade, p)
 
 
 def _focus(
+    painted: np.ndarray,
     allowed: np.ndarray,
     site: np.ndarray,
     diameter_range: tuple[float, float],
     p: WMHParams,
     spacing: Vec3,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """A full-size bool volume holding one irregular focus around `site`, restricted to `allowed`."""
+) -> None:
+    """Add one irregular focus around `site`, restricted to `allowed`, to `painted` (on a crop only)."""
     d = float(rng.uniform(*diameter_range))
     radii = d / 2 * rng.uniform(0.7, 1.3, 3)
     sl = placement.crop(
@@ -186,9 +181,7 @@ def _focus(
     blob = lobulated_blob(
         allowed[sl].shape, placement.local(site, sl), radii, spacing, rng, lobulation=p.irregularity
     )
-    out = np.zeros(allowed.shape, dtype=bool)
-    out[sl] = blob & allowed[sl]
-    return out
+    painted[sl] |= blob & allowed[sl]
 
 
 def _instances(
