@@ -54,6 +54,7 @@ class AcquisitionConfig:
         ghost_p: probability of motion ghosting.
         axial_p: probability of an axial 2D acquisition (else sagittal or coronal equally).
         fov_margin_mm: (low, high) margin around the head in the field of view (negative cuts into it).
+        resolution_scale: multiplies every drawn voxel size (2 for quick low-resolution simulations).
     """
 
     snr: tuple[float, float] = (12.0, 45.0)
@@ -62,6 +63,7 @@ class AcquisitionConfig:
     ghost_p: float = 0.15
     axial_p: float = 0.6
     fov_margin_mm: tuple[float, float] = (-6.0, 20.0)
+    resolution_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def random_acquisition(sequence: str, rng: np.random.Generator, config: Acquisit
         raise ValueError(f"unknown sequence {sequence!r}; expected one of {sorted(PRESETS)}")
     presets = PRESETS[sequence]
     inplane, thick, is3d = presets[int(rng.integers(len(presets)))]
-    jitter = rng.uniform(0.9, 1.1, 2)
+    jitter = rng.uniform(0.9, 1.1, 2) * config.resolution_scale
     if is3d:
         plane = str(rng.choice(PLANES))
     else:

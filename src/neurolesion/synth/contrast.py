@@ -76,10 +76,9 @@ def random_sequence(name: str, field_t: float, rng: np.random.Generator) -> Sequ
     u = rng.uniform
     if name in ("t1", "t1c"):
         family = str(rng.choice(["mprage", "gre", "se"], p=[0.5, 0.25, 0.25]))
-        if family == "mprage":
-            p = SequenceParams(
-                name, family, field_t, u(1800, 2500), u(2.0, 4.5), ti=u(800, 1100), flip_deg=9.0
-            )
+        if family == "mprage":  # TI between the CSF and GM null points of the field strength
+            tr, ti = (u(2000, 2500), u(900, 1100)) if field_t >= 3 else (u(1800, 2200), u(800, 1000))
+            p = SequenceParams(name, family, field_t, tr, u(2.0, 4.5), ti=ti, flip_deg=9.0)
         elif family == "gre":
             p = SequenceParams(name, family, field_t, u(8, 25), u(2.5, 5.0), flip_deg=u(15, 30))
         else:

@@ -1,0 +1,133 @@
+"""simulate_case: shapes and grids, determinism, exact truth, case folder, config validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from neurolesion.anatomy.labels import Tissue
+from neurolesion.errors import InputError
+from neurolesion.synth.case import SynthConfig, insert_lesions, simulate_case
+from neurolesion.synth.deform import HeadConfig
+from neurolesion.synth.head import Head
+from neurolesion.synth.lesions.base import LesionRecord, LesionSet
+from neurolesion.synth.tissues import LesionTissue
+
+FAST = SynthConfig(working_downsample=2, spacing=2.0)
+
+
+def fake_generator(code: int, task: str, half: int = 2) -> Any:
+    """A tiny generator: three cubes of `code` in white matter."""
+
+    def insert(head: Head, rng: np.random.Generator, **params: Any) -> LesionSet:
+        inst = np.zeros(head.labels.shape, np.int32)
+        wm = np.argwhere(head.labels == Tissue.WM)
+        records = []
+        for i in range(1, 4):
+            c = wm[rng.integers(len(wm))]
+            sl = tuple(slice(max(int(v) - half, 0), int(v) + half) for v in c)
+            head.labels[sl] = code
+            inst[sl] = i
+            records.append(LesionRecord(i, task, "cube", tuple(float(v) for v in c), 0.0, "lobar"))
+        return LesionSet(task, inst, records)
+
+    return insert
+
+
+FAKES = {
+    "wmh": fake_generator(LesionTissue.WMH, "wmh"),
+    "cmb": fake_generator(LesionTissue.CMB, "cmb", 1),
+    "mimics": fake_generator(LesionTissue.CALCIFICATION, "mimic", 1),
+}
+
+
+def test_common_grid_case_is_consistent_and_deterministic() -> None:
+    a = simulate_case(5, ["wmh", "cmb"], ["flair", "t2star"], FAST, generators=FAKES)
+    b = simulate_case(5, ["wmh", "cmb"], ["flair", "t2star"], FAST, generators=FAKES)
+    assert set(a.images) == {"flair", "t2star"} and set(a.labels) == {"wmh", "cmb"}
+    for seq, vol in a.images.items():
+        assert vol.shape == a.brain_mask.shape and np.allclose(vol.affine, a.label_affine)
+        assert np.array_equal(vol.data, b.images[seq].data)
+        assert np.isfinite(vol.data).all() and vol.data.max() > 0
+    assert a.info["reference"] == "flair" and a.info["grid"] == "common"
+    assert a.acquisition["flair"]["te"] == b.acquisition["flair"]["te"]
+
+
+def test_truth_matches_the_tissue_codes() -> None:
+    case = simulate_case(6, ["wmh"], ["flair"], FAST, generators=FAKES)
+    wmh = case.labels["wmh"] > 0
+    assert wmh.any()
+    assert (case.anatomy[wmh] == LesionTissue.WMH).all()
+    assert not (case.anatomy[~wmh] == LesionTissue.WMH).any()
+    assert all(r.volume_ml > 0 and "centre_mm" in r.extra for r in case.records)
+
+
+def test_later_lesions_take_voxels_from_earlier_truth() -> None:
+    from neurolesion.anatomy.template import downsample, load_anatomy
+    from neurolesion.synth.deform import random_head
+
+    head = random_head(downsample(load_anatomy(), 2), np.random.default_rng(0), HeadConfig())
+    rng = np.random.default_rng(1)
+
+    def cover_wmh(h: Head, r: np.random.Generator, **_: Any) -> LesionSet:
+        inst = (h.labels == LesionTissue.WMH).astype(np.int32)
+        h.labels[inst > 0] = LesionTissue.CMB
+        return LesionSet("cmb", inst, [LesionRecord(1, "cmb", "x", (0.0, 0.0, 0.0), 0.0, "deep")])
+
+    maps, records = insert_lesions(
+        head, ["wmh", "cmb"], rng, SynthConfig(mimics_p=0.0), {"wmh": FAKES["wmh"], "cmb": cover_wmh}
+    )
+    assert not maps["wmh"].any() and maps["cmb"].any()
+    assert [r.extra["task"] for r in records] == ["cmb"]
+
+
+def test_native_grid_labels_on_the_reference_sequence() -> None:
+    cfg = SynthConfig.from_dict(
+        {"working_downsample": 2, "grid": "native", "acquisition": {"resolution_scale": 2.0}}
+    )
+    case = simulate_case(7, ["cmb"], ["t2star", "t1"], cfg, generators=FAKES)
+    assert case.info["reference"] == "t1"
+    ref = case.images["t1"]
+    assert case.labels["cmb"].shape == ref.shape and np.allclose(case.label_affine, ref.affine)
+    assert case.brain_mask.shape == ref.shape and case.brain_mask.any()
+    spacings = {seq: vol.spacing for seq, vol in case.images.items()}
+    assert spacings["t2star"] != spacings["t1"]
+
+
+def test_write_case_folder(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    case = simulate_case(8, ["brain", "wmh"], ["flair", "t1"], FAST, generators=FAKES)
+    files = {p.name for p in case.write(tmp_path / case.case_id)}
+    expected = {"flair.nii.gz", "t1.nii.gz", "brain_mask.nii.gz", "wmh_labels.nii.gz"}
+    assert expected | {"anatomy.nii.gz", "regions.nii.gz", "case.json"} == files
+    info = json.loads((tmp_path / case.case_id / "case.json").read_text())
+    assert {"lesions", "acquisition", "config", "seed"} <= set(info)
+    assert {"type", "subtype", "centre_vox", "volume_ml", "region"} <= set(info["lesions"][0])
+    lab = nib.load(tmp_path / case.case_id / "wmh_labels.nii.gz")
+    assert np.issubdtype(lab.get_data_dtype(), np.integer)
+    assert np.allclose(lab.affine, case.label_affine)
+    assert SynthConfig.from_dict(info["config"]) == FAST
+
+
+def test_config_yaml_validation(tmp_path: Path) -> None:
+    good = tmp_path / "synth.yaml"
+    good.write_text("spacing: 2.0\nfield_strengths: [3.0]\nacquisition:\n  snr: [20, 30]\n")
+    cfg = SynthConfig.from_yaml(good)
+    assert cfg.spacing == 2.0 and cfg.field_strengths == (3.0,) and cfg.acquisition.snr == (20, 30)
+    for text, word in (("grid: oblique\n", "grid"), ("spacing: 9\n", "spacing"), ("colour: 1\n", "colour")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(InputError, match=word):
+            SynthConfig.from_yaml(bad)
+
+
+def test_unknown_names_are_input_errors() -> None:
+    with pytest.raises(InputError, match="sequence"):
+        simulate_case(0, ["brain"], ["dwi"], FAST)
+    with pytest.raises(InputError, match="task"):
+        simulate_case(0, ["stroke"], None, FAST)
