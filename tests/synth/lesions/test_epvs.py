@@ -52,3 +52,21 @@ def test_epvs_deterministic(fresh_head) -> None:
 def test_epvs_rejects_wide_channels(head: Head) -> None:
     with pytest.raises(ValueError, match="width_mm"):
         epvs.insert(head, np.random.default_rng(0), width_mm=(1.0, 4.0))
+
+
+def test_epvs_follow_the_head_not_the_voxel_axes(head: Head) -> None:
+    def swap(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a.transpose(2, 1, 0))
+
+    turned = Head(
+        labels=swap(head.labels),
+        regions=swap(head.regions),
+        lobes=swap(head.lobes),
+        sides=swap(head.sides),
+        affine=head.affine[:, [2, 1, 0, 3]],
+        age_factor=head.age_factor,
+    )
+    out = epvs.insert(turned, np.random.default_rng(1), bg_grade=4, cso_grade=0, dot_fraction=0.0)
+    ext = np.array([np.ptp(np.argwhere(out.instances == r.id), axis=0) for r in out.records])
+    assert len(ext) >= 5
+    assert np.median(ext[:, 0]) >= np.median(np.maximum(ext[:, 1], ext[:, 2]))

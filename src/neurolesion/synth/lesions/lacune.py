@@ -94,14 +94,15 @@ def cavity_and_rim(
     shape: tuple[int, ...],
     centre: tuple[float, float, float],
     diameter_mm: float,
+    up: np.ndarray,
     p: LacuneParams,
     spacing: Vec3,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """An ovoid cavity elongated roughly vertically, and its (possibly partial) rim, on a crop."""
+    """An ovoid cavity elongated roughly along `up` (grid mm frame), and its (possibly partial) rim, on a crop."""
     long_r = diameter_mm / 2
     short_r = long_r / float(rng.uniform(*p.elongation))
-    axis = (rng.normal(0, 0.3), rng.normal(0, 0.3), 1.0)
+    axis = up + rng.normal(0, 0.3, 3)
     rho = ellipsoid_radius(
         shape, centre, (short_r, short_r * rng.uniform(0.8, 1.0), long_r), spacing, rotation_towards(axis)
     )
@@ -135,6 +136,7 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     sites = site_masks(head)
     probs = np.asarray(p.location_probs, dtype=float) * [sites[k].any() for k in LOCATIONS]
     spacing = head.spacing
+    up = placement.grid_direction(head, (0.0, 0.0, 1.0))
     grow = max(1, int(np.ceil(p.min_ventricle_mm / min(spacing))))
     instances = np.zeros(head.labels.shape, dtype=np.int32)
     records: list[LesionRecord] = []
@@ -147,7 +149,7 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
                 site, d / 2 + p.rim_mm + p.min_ventricle_mm + max(spacing), spacing, head.labels.shape
             )
             lab = head.labels[sl]
-            cavity, rim = cavity_and_rim(lab.shape, placement.local(site, sl), d, p, spacing, rng)
+            cavity, rim = cavity_and_rim(lab.shape, placement.local(site, sl), d, up, p, spacing, rng)
             near = ndimage.binary_dilation(cavity, iterations=grow)
             if (lab[near] == Tissue.VENTRICLE).any() or not placement.fits(
                 lab, cavity | rim, UNDER, p.min_inside
