@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import neurolesion
+from neurolesion.analysis.table import LESION_COLUMNS
 from neurolesion.errors import InputError
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import Case, load_case
@@ -34,26 +35,6 @@ from neurolesion.registry import TASKS, expand_tasks, tasks_for_sequences
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
-
-#: lesions.csv columns, in order (DESIGN.md output contract, plus the RANO-BM axial diameters).
-LESION_COLUMNS: tuple[str, ...] = (
-    "id",
-    "task",
-    "type",
-    "subtype",
-    "volume_ml",
-    "max_diameter_mm",
-    "axial_diameter_mm",
-    "axial_perpendicular_mm",
-    "centroid_x",
-    "centroid_y",
-    "centroid_z",
-    "region",
-    "lobe",
-    "side",
-    "brainstem",
-    "confidence",
-)
 
 
 @dataclass
@@ -179,7 +160,7 @@ def segment(
         InputError: unusable input or a requested task whose sequences are missing. Nothing is written.
     """
     from neurolesion.analysis import atlas_to_case, csvd_scores, lesion_table
-    from neurolesion.preprocess import prepare
+    from neurolesion.preprocess.prepare import prepare
 
     out = Path(output)
     clock = _Clock(progress)
@@ -255,7 +236,15 @@ def segment(
         },
         "brain_volume_ml": round(float(brain_native.sum()) * float(np.prod(ref.spacing)) / 1000.0, 2),
         "scores": scores,
-        "registration": getattr(prepared, "registration_summary", lambda: {})(),
+        "registration": {
+            seq: {
+                "nmi_before": round(t.nmi_before, 4),
+                "nmi_after": round(t.nmi_after, 4),
+                "rotation_deg": round(t.rotation_deg, 3),
+                "translation_mm": round(t.translation_mm, 3),
+            }
+            for seq, t in prepared.registration.items()
+        },
         "warnings": warnings,
         "timings_s": clock.timings,
     }
@@ -274,7 +263,7 @@ def _model_for_task(task: str, models: Mapping[str, str | os.PathLike[str]] | No
     from neurolesion.models.card import load_model, shipped_models
 
     if models and task in models:
-        return load_model(models[task])
+        return load_model(Path(models[task]))
     for card in shipped_models():
         if task in card.tasks:
             return load_model(card.name)

@@ -177,10 +177,16 @@ def load_case(
         seq = check_sequence(name)
         fp = Path(file)
         if fp.is_dir():
-            dicom_images, dicom_source = _dicom_case(fp)
-            if len(dicom_images) != 1 and not dicom_source.get("dicom_series"):
-                raise InputError(f"{fp}: expected one DICOM series for --{seq}")
-            images[seq] = next(iter(dicom_images.values()))
+            from neurolesion.io.dicom import read_dicom_folder
+
+            found = read_dicom_folder(fp)
+            if len(found) != 1:
+                raise InputError(
+                    f"{fp}: --{seq} needs a folder with exactly one image series, found {len(found)}"
+                )
+            series = found[0].with_sequence(seq)
+            images[seq] = series.volume
+            source.setdefault("dicom_series", {})[seq] = series
         else:
             images[seq] = load_nifti(fp)
         source.setdefault("overrides", {})[seq] = str(fp)
