@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from neurolesion.anatomy.labels import PARENCHYMA, Tissue
 from neurolesion.synth.head import Head
@@ -36,8 +37,11 @@ def test_ring_metastases_have_necrotic_core(head: Head) -> None:
     )
     assert out.records and all(r.subtype == "ring" for r in out.records)
     for r in out.records:
-        codes = head.labels[out.instances == r.id]
+        inst = out.instances == r.id
+        codes = head.labels[inst]
         assert (codes == LT.TUMOR_NECROSIS).any() and (codes == LT.TUMOR_ENHANCING).any()
+        necrosis = head.labels == LT.TUMOR_NECROSIS
+        assert not (ndimage.binary_dilation(necrosis & inst) & ~inst).any(), "necrosis must be walled in"
 
 
 def test_meningioma_extra_axial_with_dural_tail(head: Head) -> None:

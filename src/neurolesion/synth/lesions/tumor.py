@@ -178,9 +178,11 @@ def _metastases(head: Head, rng: np.random.Generator, p: TumorParams, n: int, ou
             ring = d >= p.ring_min_mm and rng.random() < p.ring_probability
             core = np.zeros_like(tumour)
             if ring:
-                wall = float(rng.uniform(*p.ring_wall_mm))
+                wall = min(float(rng.uniform(*p.ring_wall_mm)), 0.5 * r)
                 rho = ellipsoid_radius(lab.shape, centre, radii, sp)
                 core = tumour & (rho <= 1.0 - wall / r + 0.15 * smooth_field(lab.shape, r, sp, rng))
+                core &= ~placement.next_to(tumour, ~tumour)  # the wall closes the core everywhere
+                ring = bool(core.any())
             oedema = np.zeros_like(tumour)
             if extent > 0:
                 reach = lobulated_blob(lab.shape, centre, radii + extent, sp, rng, lobulation=0.4)
