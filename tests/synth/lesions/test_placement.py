@@ -59,3 +59,10 @@ def test_push_radially_compresses_and_keeps_lesions(head: Head) -> None:
     assert np.isin(head.labels[moved], list(placement.INTRACRANIAL)).all()
     outside = ~np.isin(before, list(placement.INTRACRANIAL))
     np.testing.assert_array_equal(before[outside], head.labels[outside])
+
+
+def test_unknown_parameter_is_named(head: Head) -> None:
+    from neurolesion.synth.lesions import lacune
+
+    with pytest.raises(ValueError, match=r"LacuneParams: unknown parameter\(s\) \['diametr_mm'\]"):
+        lacune.insert(head, np.random.default_rng(0), diametr_mm=(3.0, 5.0))

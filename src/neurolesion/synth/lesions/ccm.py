@@ -180,9 +180,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         (lobar / deep / brainstem / cerebellum), diameter_mm, familial, lobe, side.
 
     Raises:
-        ValueError: a parameter out of range.
+        ValueError: an unknown parameter or a value out of range.
     """
-    p = CCMParams(**params)  # type: ignore[arg-type]
+    p = placement.params_from(CCMParams, params)
     familial = rng.random() < p.p_multiple
     n = (
         p.count

@@ -98,9 +98,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         diameter_mm (true diameter), pattern, lobe, side.
 
     Raises:
-        ValueError: a parameter out of range.
+        ValueError: an unknown parameter or a value out of range.
     """
-    p = CMBParams(**params)  # type: ignore[arg-type]
+    p = placement.params_from(CMBParams, params)
     pattern = p.pattern or str(rng.choice(PATTERNS, p=np.asarray(p.pattern_probs) / sum(p.pattern_probs)))
     n = placement.draw_count(p.count, p.p_none, p.mean_count, p.max_count, rng)
     sites = site_masks(head)

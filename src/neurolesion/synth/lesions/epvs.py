@@ -95,9 +95,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         length_mm, bg_grade, cso_grade, lobe, side.
 
     Raises:
-        ValueError: a parameter out of range.
+        ValueError: an unknown parameter or a value out of range.
     """
-    p = EPVSParams(**params)  # type: ignore[arg-type]
+    p = placement.params_from(EPVSParams, params)
     bg_grade = draw_grade(p.bg_grade, p, head.age_factor, rng)
     cso_grade = draw_grade(p.cso_grade, p, head.age_factor, rng)
     lab = head.labels

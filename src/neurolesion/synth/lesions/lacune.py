@@ -129,9 +129,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         diameter_mm (largest cavity diameter), rim (bool), lobe, side.
 
     Raises:
-        ValueError: a parameter out of range.
+        ValueError: an unknown parameter or a value out of range.
     """
-    p = LacuneParams(**params)  # type: ignore[arg-type]
+    p = placement.params_from(LacuneParams, params)
     n = placement.draw_count(p.count, p.p_none, p.mean_count, p.max_count, rng)
     sites = site_masks(head)
     probs = np.asarray(p.location_probs, dtype=float) * [sites[k].any() for k in LOCATIONS]

@@ -85,9 +85,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         (subtype pallidum / choroid_plexus) and air_cells.
 
     Raises:
-        ValueError: a parameter out of range.
+        ValueError: an unknown parameter or a value out of range.
     """
-    p = MimicParams(**params)  # type: ignore[arg-type]
+    p = placement.params_from(MimicParams, params)
     out = _Painter(head)
     lab = head.labels
     sulci = placement.next_to(lab == Tissue.CSF, lab == Tissue.CORTICAL_GM)

@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import ndimage
@@ -24,6 +24,8 @@ from neurolesion.anatomy.labels import BRAIN_TISSUES, Lobe, Region, Side, Tissue
 from neurolesion.synth.head import Head
 from neurolesion.synth.lesions.base import LesionRecord
 from neurolesion.synth.lesions.shapes import Vec3, mm_grid
+
+P = TypeVar("P")
 
 #: Codes inside the skull that mass effect may move (brain, CSF, vessels); lesions (>= 32) never move.
 INTRACRANIAL: frozenset[int] = BRAIN_TISSUES | {Tissue.CSF, Tissue.VESSEL}
@@ -318,3 +320,16 @@ def pons(head: Head, stem: np.ndarray) -> np.ndarray:
     keep = idx[(height >= lo) & (height <= hi)]
     out[keep[:, 0], keep[:, 1], keep[:, 2]] = True
     return out
+
+
+def params_from(cls: type[P], overrides: Mapping[str, object]) -> P:
+    """Build a generator's parameter dataclass from keyword overrides, rejecting unknown names.
+
+    Raises:
+        ValueError: an unknown parameter name (the valid names are listed) or a bad value.
+    """
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown parameter(s) {unknown}; expected some of {sorted(names)}")
+    return cls(**overrides)

@@ -123,9 +123,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         extra diameter_mm, oedema_ml, koos, lobe, side.
 
     Raises:
-        ValueError: a parameter out of range.
+        ValueError: an unknown parameter or a value out of range.
     """
-    p = TumorParams(**params)  # type: ignore[arg-type]
+    p = placement.params_from(TumorParams, params)
     kinds = p.kinds or (str(rng.choice(KINDS, p=np.asarray(p.kind_probs) / sum(p.kind_probs))),)
     out = LesionSet(task="tumor", instances=np.zeros(head.labels.shape, dtype=np.int32), records=[])
     if "schwannoma" in kinds:

@@ -135,9 +135,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         extra fazekas_pv, fazekas_deep, diameter_mm (equivalent sphere), lobe, side.
 
     Raises:
-        ValueError: a parameter out of range.
+        ValueError: an unknown parameter or a value out of range.
     """
-    p = WMHParams(**params)  # type: ignore[arg-type]
+    p = placement.params_from(WMHParams, params)
     pv_grade, deep_grade = draw_grades(p, head.age_factor, rng)
     spacing = head.spacing
     painted = np.zeros(head.labels.shape, dtype=bool)
