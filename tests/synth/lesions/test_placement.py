@@ -3,7 +3,7 @@ import pytest
 
 from neurolesion.anatomy.labels import Tissue
 from neurolesion.synth.head import Head
-from neurolesion.synth.lesions import placement
+from neurolesion.synth.lesions import lacune, placement
 from neurolesion.synth.lesions.cmb import CMBParams
 from neurolesion.synth.lesions.tumor import TumorParams
 from neurolesion.synth.lesions.wmh import WMHParams
@@ -62,7 +62,5 @@ def test_push_radially_compresses_and_keeps_lesions(head: Head) -> None:
 
 
 def test_unknown_parameter_is_named(head: Head) -> None:
-    from neurolesion.synth.lesions import lacune
-
     with pytest.raises(ValueError, match=r"LacuneParams: unknown parameter\(s\) \['diametr_mm'\]"):
         lacune.insert(head, np.random.default_rng(0), diametr_mm=(3.0, 5.0))
