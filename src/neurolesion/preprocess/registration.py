@@ -21,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from neurolesion.errors import InputError
 from neurolesion.preprocess.resample import Grid, grid_for_spacing, resample
 from neurolesion.volume import Volume
 
@@ -84,24 +85,42 @@ def to_sitk(volume: Volume, channel: int = 0) -> sitk.Image:
 
 
 def _matrix_from_sitk(transform: Any) -> np.ndarray:
-    """The 4x4 RAS matrix of an ITK affine-family transform (which works in LPS)."""
+    """The 4x4 RAS matrix of an ITK affine-family transform (which works in LPS).
+
+    Raises:
+        ValueError: not a single affine-family transform.
+    """
     transform = transform.Downcast()
     if isinstance(transform, sitk.CompositeTransform):
-        transform = transform.GetNthTransform(transform.GetNumberOfTransforms() - 1).Downcast()
-    affine = sitk.AffineTransform(3)
-    affine.SetMatrix(transform.GetMatrix())
-    affine.SetTranslation(transform.GetTranslation())
-    affine.SetCenter(transform.GetCenter())
+        if transform.GetNumberOfTransforms() != 1:
+            raise ValueError(f"a composite of {transform.GetNumberOfTransforms()} transforms; expected one")
+        transform = transform.GetNthTransform(0).Downcast()
+    params, fixed = transform.GetParameters(), transform.GetFixedParameters()
+    if not hasattr(transform, "GetMatrix"):  # e.g. MatrixOffsetTransformBase, read as a generic transform
+        if len(params) != 12 or len(fixed) != 3:
+            raise ValueError(
+                f"{transform.GetName()} with {len(params)} parameters is not a 3D affine transform"
+            )
+        transform = sitk.AffineTransform(3)
+        transform.SetFixedParameters(fixed)
+        transform.SetParameters(params)
     lps = np.eye(4)
-    lps[:3, :3] = np.asarray(affine.GetMatrix()).reshape(3, 3)
-    centre = np.asarray(affine.GetCenter())
-    lps[:3, 3] = np.asarray(affine.GetTranslation()) + centre - lps[:3, :3] @ centre
+    lps[:3, :3] = np.asarray(transform.GetMatrix()).reshape(3, 3)
+    centre = np.asarray(transform.GetCenter())
+    lps[:3, 3] = np.asarray(transform.GetTranslation()) + centre - lps[:3, :3] @ centre
     return _LPS @ lps @ _LPS
 
 
 def matrix_from_itk_file(path: str) -> np.ndarray:
-    """Read an ITK affine transform file (.txt/.tfm/.mat) as a 4x4 RAS matrix (fixed point -> moving point)."""
-    return _matrix_from_sitk(sitk.ReadTransform(path))
+    """Read an ITK affine transform file (.txt/.tfm/.mat) as a 4x4 RAS matrix (fixed point -> moving point).
+
+    Raises:
+        InputError: unreadable file, or not one affine-family transform.
+    """
+    try:
+        return _matrix_from_sitk(sitk.ReadTransform(str(path)))
+    except (RuntimeError, ValueError) as err:
+        raise InputError(f"{path}: cannot be read as one ITK affine transform ({err})") from None
 
 
 def head_mask(volume: Volume) -> np.ndarray:

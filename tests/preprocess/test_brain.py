@@ -1,0 +1,42 @@
+"""Brain extraction: method registry and mask clean-up (deepbet on real scans: test_realdata.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurolesion.errors import InputError
+from neurolesion.preprocess.brain import available_methods, clean_mask, extract_brain, register_brain_method
+from neurolesion.volume import Volume
+
+
+def test_clean_mask_keeps_largest_component_and_fills_holes() -> None:
+    probability = np.zeros((20, 20, 20), dtype=np.float32)
+    probability[4:16, 4:16, 4:16] = 0.9
+    probability[9:11, 9:11, 9:11] = 0.1  # a hole
+    probability[0:2, 0:2, 0:2] = 0.9  # a separate speck
+    mask = clean_mask(probability)
+    assert mask.sum() == 12**3
+    assert not mask[0, 0, 0]
+    assert not clean_mask(np.zeros((4, 4, 4))).any()
+
+
+def test_plugged_in_method_and_nonzero(head: Volume) -> None:
+    @register_brain_method("test-truth")
+    def truth(images: dict[str, Volume]) -> np.ndarray:
+        return next(iter(images.values())).meta["brain"].astype(np.float32)
+
+    assert {"deepbet", "deepbet-t1", "nonzero", "test-truth"} <= set(available_methods())
+    assert np.array_equal(extract_brain({"t1": head}, "test-truth"), head.meta["brain"])
+    stripped = head.with_array(np.where(head.meta["brain"], head.data + 1, 0.0))
+    assert np.array_equal(extract_brain({"t1": stripped}, "nonzero"), head.meta["brain"])
+
+
+def test_errors(head: Volume) -> None:
+    with pytest.raises(InputError, match="brain extraction method 'nope' unknown"):
+        extract_brain({"t1": head}, "nope")
+    with pytest.raises(InputError, match="head.nii.gz: no brain found"):
+        extract_brain({"t1": head.with_array(np.zeros(head.shape))}, "nonzero")
+    other = Volume(head.array, np.diag([1.0, 1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="one grid"):
+        extract_brain({"t1": head, "t2": other}, "nonzero")

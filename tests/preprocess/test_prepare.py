@@ -1,0 +1,79 @@
+"""prepare(): one model grid, brain mask, z-scores, and an exact way back to the native grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurolesion.errors import InputError
+from neurolesion.io.case import Case
+from neurolesion.preprocess.brain import register_brain_method
+from neurolesion.preprocess.orientation import reorient
+from neurolesion.preprocess.prepare import prepare
+from neurolesion.preprocess.resample import Grid, resample
+from neurolesion.volume import Volume
+
+from .conftest import make_head
+
+HEAD = make_head()
+
+
+@register_brain_method("test-phantom")
+def _truth(images: dict[str, Volume]) -> np.ndarray:
+    """The phantom's own brain carried to the images' grid (no need for deepbet here)."""
+    brain = Volume(HEAD.meta["brain"].astype(np.float32), HEAD.affine)
+    return resample(brain, Grid.of(next(iter(images.values()))), order="linear").data
+
+
+def _case() -> Case:
+    flair = reorient(Volume(HEAD.array, HEAD.affine, "flair.nii.gz"), ("L", "P", "S"))  # as scanners store it
+    t1 = Volume(np.where(HEAD.meta["brain"], 300 - HEAD.data, HEAD.data), HEAD.affine, "t1.nii.gz")
+    return Case({"flair": flair, "t1": t1}, reference="flair")
+
+
+def test_prepare_grid_images_mask_and_way_back() -> None:
+    case = _case()
+    prepared = prepare(case, spacing=(1.0, 1.0, 1.0), brain="test-phantom")
+    assert prepared.grid.shape == (79, 87, 71)
+    assert np.allclose(np.diag(prepared.grid.affine)[:3], 1.0)  # RAS, 1 mm
+    assert set(prepared.images) == {"flair", "t1"}
+    for image in prepared.images.values():
+        assert image.shape == prepared.grid.shape and image.dtype == np.float32
+        assert abs(float(image[prepared.brain_mask].mean())) < 1e-3
+    assert prepared.registration["t1"].rotation_deg < 1.0
+    assert {"bias", "register", "brain", "normalize"} <= set(prepared.timings)
+    # back to the reference's native grid (LPS, 2 mm): exact shape and orientation
+    native_mask = prepared.native_brain_mask()
+    flair = case.images["flair"]
+    assert native_mask.shape == flair.shape
+    expected = reorient(Volume(HEAD.meta["brain"].astype(np.float32), HEAD.affine), ("L", "P", "S")).data > 0
+    assert np.array_equal(native_mask, expected)
+    # any native array sent to the model grid comes back to the voxel (nested grids)
+    values = np.random.default_rng(0).random(flair.shape).astype(np.float32)
+    on_model = resample(reorient(flair.with_array(values)), prepared.grid, extend_edges=True).data
+    np.testing.assert_allclose(prepared.to_native(on_model), values, atol=1e-5)
+    labels = (values > 0.7).astype(np.float32) * 3
+    on_model = resample(reorient(flair.with_array(labels)), prepared.grid, order="nearest").data
+    assert np.array_equal(prepared.to_native(on_model, order="nearest"), labels)
+
+
+@pytest.mark.parametrize(
+    ("array", "affine", "message"),
+    [
+        (np.full((8, 8, 8), np.nan), np.eye(4), "t1.nii.gz: 512 voxels are NaN or Inf"),
+        (np.full((8, 8, 8), 3.0), np.eye(4), "t1.nii.gz: image is constant"),
+        (np.ones((8, 8, 8)), np.diag([1.0, 1.0, 40.0, 1.0]), "t1.nii.gz: voxel size"),
+        (
+            np.ones((8, 8, 8)),
+            np.array([[1, 0.4, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]]),
+            "orthonormal",
+        ),
+    ],
+)
+def test_bad_input_is_an_input_error(array: np.ndarray, affine: np.ndarray, message: str) -> None:
+    array = array.copy()
+    if np.isfinite(array).all() and "constant" not in message:
+        array[0, 0, 0] = 2.0
+    case = Case({"flair": make_head(), "t1": Volume(array, affine, "t1.nii.gz")}, reference="flair")
+    with pytest.raises(InputError, match=message):
+        prepare(case, brain="test-phantom")
