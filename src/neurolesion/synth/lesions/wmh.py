@@ -132,7 +132,8 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
 
     Returns:
         LesionSet(task="wmh"); records carry subtype periventricular / deep / infratentorial and
-        extra fazekas_pv, fazekas_deep, diameter_mm (equivalent sphere), lobe, side.
+        extra fazekas (the higher of the two grades), fazekas_pv, fazekas_deep, diameter_mm (equivalent
+        sphere), lobe, side.
 
     Raises:
         ValueError: an unknown parameter or a value out of range.
@@ -214,6 +215,7 @@ def _instances(
             new_id,
             "wmh",
             "",
+            fazekas=max(pv_grade, deep_grade),
             fazekas_pv=pv_grade,
             fazekas_deep=deep_grade,
             diameter_mm=float(2 * (3 * mask.sum() * voxel_mm3 / (4 * np.pi)) ** (1 / 3)),
