@@ -137,7 +137,7 @@ def test_labels_off_the_reference_grid_are_refused(tmp_path: Path, case: dict[st
 
 def test_figures_radiological_orientation() -> None:
     # a bright voxel on the patient's left must appear on the viewer's right
-    data = np.zeros((10, 10, 4))
+    data = np.full((10, 10, 4), 0.1)  # non-zero everywhere: the montage keeps the whole field
     data[1, 5, 2] = 1.0  # x index 1 on an RAS grid: left side
     vol = Volume(data, np.eye(4))
     lab = np.zeros((10, 10, 4), np.int32)

@@ -26,6 +26,7 @@ import SimpleITK as sitk
 
 from neurolesion.anatomy.labels import BRAIN_TISSUES, Lobe, Region, Side
 from neurolesion.errors import InputError
+from neurolesion.preprocess.registration import to_sitk
 from neurolesion.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,8 @@ class CaseAnatomy:
     def locate(self, mask: np.ndarray, box: tuple[slice, ...]) -> Location:
         """Location of the lesion `mask` (a boolean crop at `box` of this grid).
 
-        Region and lobe are the most frequent non-zero codes under the lesion (when none, those within
-        3 voxels of it); side is the majority side, or ``midline`` when the minority side holds at least
+        Lobe is the most frequent non-zero lobe code under the lesion (when none, within 3 voxels of it)
+        and region the most frequent region code where that lobe is; side is the majority side, or ``midline`` when the minority side holds at least
         a third of the lesion. ``brainstem`` is True when any lesion voxel lies in the brainstem.
 
         Example:
@@ -132,7 +133,8 @@ class CaseAnatomy:
         if not lobes.any():
             near = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in box)
             lobes, regions, sides = (m[near].ravel() for m in (self.lobe, self.region, self.side))
-        region = _majority(regions)
+        lobe = _majority(lobes)
+        region = _majority(regions[lobes == lobe]) if lobe else _majority(regions)
         left, right = int(np.count_nonzero(sides == Side.LEFT)), int(np.count_nonzero(sides == Side.RIGHT))
         if left + right == 0:
             side = ""
@@ -142,7 +144,7 @@ class CaseAnatomy:
             side = "left" if left > right else "right"
         return Location(
             region=REGION_NAMES.get(region, ""),
-            lobe=lobe_name(_majority(lobes)),
+            lobe=lobe_name(lobe),
             side=side,
             brainstem=bool(np.any(self.lobe[box][mask] == Lobe.BRAINSTEM)),
         )
@@ -197,8 +199,6 @@ def atlas_to_case(
         'frontal'
     """
     import time
-
-    from neurolesion.preprocess.registration import to_sitk
 
     start = time.perf_counter()
     atlas = atlas or mni_atlas()
@@ -292,8 +292,6 @@ def to_sitk_labels(labels: np.ndarray, affine: np.ndarray) -> sitk.Image:
         >>> to_sitk_labels(np.zeros((2, 3, 4), np.uint32), np.eye(4)).GetPixelIDTypeAsString()
         '32-bit unsigned integer'
     """
-    from neurolesion.preprocess.registration import to_sitk
-
     geometry = to_sitk(Volume(np.zeros((1, 1, 1)), affine))
     image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)))
     image.SetSpacing(geometry.GetSpacing())

@@ -119,7 +119,13 @@ def overlay(gray: np.ndarray, labels: np.ndarray, colour: Colour, alpha: float =
 
 
 def montage(
-    image: Volume, labels: np.ndarray | None, colour: Colour, *, columns: int = 4, count: int = 12
+    image: Volume,
+    labels: np.ndarray | None,
+    colour: Colour,
+    *,
+    columns: int = 4,
+    count: int = 12,
+    alpha: float = 0.35,
 ) -> np.ndarray:
     """Axial overlay montage: `count` sections evenly spread over the lesions (or the whole image).
 
@@ -129,6 +135,7 @@ def montage(
         colour: overlay colour.
         columns: tiles per row.
         count: number of sections (fewer when the volume has fewer).
+        alpha: opacity of the tint inside the labels (0: outlines only).
 
     Returns:
         (H, W, 3) float RGB in [0, 1].
@@ -144,15 +151,28 @@ def montage(
         zs = np.arange(data.shape[2])
     picks = np.unique(np.linspace(zs[0], zs[-1], min(count, zs.size)).round().astype(int))
     spacing = (vol.spacing[0], vol.spacing[1])
+    crop = _content_box(data, margin=3)
     tiles = [
         overlay(
-            axial_plane((data[:, :, k] - lo) / (hi - lo), spacing, 1),
-            axial_plane(lab[:, :, k], spacing, 0),
+            axial_plane((data[crop][:, :, k] - lo) / (hi - lo), spacing, 1),
+            axial_plane(lab[crop][:, :, k], spacing, 0),
             colour,
+            alpha,
         )
         for k in picks
     ]
     return tile(tiles, columns)
+
+
+def _content_box(data: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """In-plane (X, Y) box around the non-zero voxels of any section, `margin` voxels wider."""
+    box = []
+    for axis in (0, 1):
+        other = tuple(a for a in range(3) if a != axis)
+        nz = np.nonzero((data != 0).any(axis=other))[0]
+        lo, hi = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, data.shape[axis])
+        box.append(slice(max(lo - margin, 0), min(hi + margin, data.shape[axis])))
+    return (box[0], box[1])
 
 
 def tile(images: list[np.ndarray], columns: int, gap: int = 2) -> np.ndarray:

@@ -156,7 +156,7 @@ def _task_figures(
     for task, lab in shown.items():
         name, vol = _display_image(task, images, reference)
         colour = figures.TASK_COLOURS.get(task, (1.0, 0.3, 0.3))
-        montage = figures.montage(vol, lab, colour)
+        montage = figures.montage(vol, lab, colour, alpha=0.0 if task == "brain" else 0.35)
         thumbs = {} if task == "brain" else figures.lesion_thumbnails(vol, _first_ids(lab, MAX_ROWS), colour)
         out[task] = {
             "sequence": name,
@@ -272,6 +272,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
     return html.escape(str(value))
 
 

@@ -18,6 +18,8 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from neurolesion.io.atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 PAGE = (8.27, 11.69)  # A4 portrait, inches
 ROWS_PER_PAGE = 12
+ROW_HEIGHT = 0.075  # figure fraction per lesion row
+THUMB_WIDTH = 0.07 * PAGE[1] / PAGE[0]  # figure fraction: a square thumbnail 0.07 of the page high
 _COLUMNS = (
     ("id", "ID"),
     ("type", "Type"),
@@ -175,17 +179,40 @@ def _task_pages(
             fontsize=11,
             va="top",
         )
-        for n, row in enumerate(rows[start : start + ROWS_PER_PAGE]):
-            top = 0.93 - n * 0.075
-            thumb = thumbs.get(int(row["id"]))
-            if thumb is not None:
-                ax = fig.add_axes((0.04, top - 0.07, 0.07 * PAGE[1] / PAGE[0], 0.07))
-                ax.imshow(thumb)
-                ax.set_axis_off()
+        page_rows = rows[start : start + ROWS_PER_PAGE]
+        column = _thumbnail_column([thumbs.get(int(r["id"])) for r in page_rows])
+        if column is not None:  # one image per page: an axes per thumbnail would cost 40 ms each
+            ax = fig.add_axes(
+                (0.04, 0.93 - len(page_rows) * ROW_HEIGHT, THUMB_WIDTH, len(page_rows) * ROW_HEIGHT)
+            )
+            ax.imshow(column, aspect="auto")
+            ax.set_axis_off()
+        for n, row in enumerate(page_rows):
             text = "  ".join(
                 f"{label} {'' if row.get(key) is None else row.get(key)}" for key, label in _COLUMNS
             )
-            fig.text(0.17, top - 0.035, textwrap.fill(text, 95), fontsize=7, va="center", family="monospace")
+            fig.text(
+                0.17,
+                0.93 - (n + 0.5) * ROW_HEIGHT,
+                textwrap.fill(text, 95),
+                fontsize=7,
+                va="center",
+                family="monospace",
+            )
         pdf.savefig(fig)
         pages += 1
     return pages
+
+
+def _thumbnail_column(thumbs: Sequence[np.ndarray | None], gap_fraction: float = 0.07) -> np.ndarray | None:
+    """Thumbnails stacked top to bottom (white gaps; a missing one left blank), or None when none."""
+    present = [t for t in thumbs if t is not None]
+    if not present:
+        return None
+    size = present[0].shape[0]
+    gap = round(size * gap_fraction / (1 - gap_fraction))
+    column = np.ones((len(thumbs) * (size + gap), size, 3))
+    for n, t in enumerate(thumbs):
+        if t is not None:
+            column[n * (size + gap) + gap // 2 : n * (size + gap) + gap // 2 + size] = t[:size, :size]
+    return column
