@@ -66,6 +66,8 @@ class SynthConfig:
         working_downsample: 1 for the 1 mm working grid, 2 for a 2 mm grid (fast tests).
         random_contrast_p: probability that a sequence gets random intensities (domain randomisation).
         property_jitter: log-normal spread of the per-case tissue properties.
+        lesion_conspicuity: (low, high) factor between white matter (0) and the tabulated gliotic lesion
+            (1) drawn per case for WMH, lacune rims and oedema.
         mimics_p: probability of inserting CMB mimics (calcification, flow voids) when cmb or ccm is simulated.
         head: head randomisation ranges.
         acquisition: acquisition ranges.
@@ -78,6 +80,7 @@ class SynthConfig:
     working_downsample: int = 1
     random_contrast_p: float = 0.0
     property_jitter: float = 0.06
+    lesion_conspicuity: tuple[float, float] = (0.3, 1.1)
     mimics_p: float = 0.7
     head: HeadConfig = field(default_factory=HeadConfig)
     acquisition: acqmod.AcquisitionConfig = field(default_factory=acqmod.AcquisitionConfig)
@@ -95,6 +98,11 @@ class SynthConfig:
             raise InputError(f"synth config: grid {self.grid!r}; expected 'common' or 'native'")
         if self.working_downsample not in (1, 2, 3, 4):
             raise InputError(f"synth config: working_downsample {self.working_downsample}; expected 1-4")
+        lo, hi = self.lesion_conspicuity
+        if not 0.0 <= lo <= hi <= 2.0:
+            raise InputError(
+                f"synth config: lesion_conspicuity {self.lesion_conspicuity}; expected 0 <= low <= high <= 2"
+            )
         for name in ("random_contrast_p", "mimics_p"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -128,7 +136,7 @@ class SynthConfig:
         for key, sub in (("head", HeadConfig), ("acquisition", acqmod.AcquisitionConfig)):
             if key in kw and not isinstance(kw[key], sub):
                 kw[key] = _sub_config(sub, kw[key], f"{source}: {key}")
-        for key in ("field_strengths",):
+        for key in ("field_strengths", "lesion_conspicuity"):
             if key in kw:
                 kw[key] = tuple(float(v) for v in kw[key])
         try:
@@ -362,6 +370,7 @@ def simulate_case(
     maps, records = insert_lesions(head, lesion_tasks, rng, cfg, generators)
     field_t = float(rng.choice(cfg.field_strengths))
     props = contrast.jittered_properties(field_t, rng, cfg.property_jitter)
+    props = contrast.vary_conspicuity(props, rng, cfg.lesion_conspicuity)
     texture = _texture(head.labels.shape, rng)
     brain = head.brain_mask()
     work_spacing = head.spacing

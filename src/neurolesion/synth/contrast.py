@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 from scipy import fft as sfft
 
+from neurolesion.anatomy.labels import Tissue
 from neurolesion.synth.properties import N_CODES, R1_RELAXIVITY, property_table
+from neurolesion.synth.tissues import LesionTissue
 
 #: Gyromagnetic ratio of 1H, Hz/T.
 GAMMA_HZ = 42.577e6
@@ -109,6 +111,32 @@ def jittered_properties(field_t: float, rng: np.random.Generator, spread: float)
     for key in ("pd", "t1", "t2", "t2s"):
         table[key] = table[key] * np.exp(rng.normal(0.0, spread, N_CODES)).astype(np.float32)
     return table
+
+
+#: Gliosis-like lesion codes whose conspicuity varies from patient to patient (faint to florid).
+GLIOTIC_CODES: tuple[int, ...] = (LesionTissue.WMH, LesionTissue.LACUNE_RIM, LesionTissue.OEDEMA)
+
+
+def vary_conspicuity(
+    props: dict[str, np.ndarray], rng: np.random.Generator, strength: tuple[float, float]
+) -> dict[str, np.ndarray]:
+    """Move each gliotic lesion's PD/T1/T2/T2* towards white matter by a per-case factor.
+
+    A factor s drawn in `strength` gives ``wm + s * (lesion - wm)``: s = 1 keeps the tabulated lesion,
+    s = 0.3 makes a faint lesion. Real lesions span that range (measured against MS patients).
+
+    Example:
+        >>> t = property_table(3.0)
+        >>> v = vary_conspicuity({k: a.copy() for k, a in t.items()}, np.random.default_rng(0), (0.5, 0.5))
+        >>> bool(np.isclose(v["t2"][LesionTissue.WMH], (t["t2"][2] + t["t2"][LesionTissue.WMH]) / 2))
+        True
+    """
+    wm = int(Tissue.WM)
+    for code in GLIOTIC_CODES:
+        s = np.float32(rng.uniform(*strength))
+        for key in ("pd", "t1", "t2", "t2s"):
+            props[key][code] = props[key][wm] + s * (props[key][code] - props[key][wm])
+    return props
 
 
 def signal_table(p: SequenceParams, props: dict[str, np.ndarray]) -> np.ndarray:

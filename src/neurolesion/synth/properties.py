@@ -123,7 +123,7 @@ def property_table(field_t: float) -> dict[str, np.ndarray]:
         ValueError: an unsupported field strength.
 
     Example:
-        >>> property_table(3.0)["t1"][2]
+        >>> float(property_table(3.0)["t1"][2])
         830.0
     """
     if field_t not in (1.5, 3.0):
