@@ -385,8 +385,12 @@ def _fast_transform(transform: sitk.Transform, fixed: sitk.Image) -> sitk.Transf
 
 
 def _dice(brain: sitk.Image, transform: sitk.Transform, fixed_mask: sitk.Image) -> float:
-    """Dice of the warped template brain and the case's brain mask, on a 2x coarser grid."""
-    coarse = sitk.Shrink(fixed_mask, [2, 2, 2] if min(fixed_mask.GetSize()) >= 16 else [1, 1, 1])
+    """Dice of the warped template brain and the case's brain mask (axes finer than 1.5 mm halved)."""
+    factors = [
+        2 if n >= 16 and d < 1.5 else 1
+        for n, d in zip(fixed_mask.GetSize(), fixed_mask.GetSpacing(), strict=True)
+    ]
+    coarse = sitk.Shrink(fixed_mask, factors)
     warped = sitk.GetArrayViewFromImage(
         sitk.Resample(brain, coarse, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt32)
     ).astype(bool)
