@@ -38,7 +38,8 @@ class WMHParams:
         fazekas_pv: periventricular Fazekas grade 0-3 (None: drawn from `grade_probs`, shifted by age).
         fazekas_deep: deep Fazekas grade 0-3 (None: the periventricular grade +/- 1).
         grade_probs: base probabilities of grades 0-3 for a head of age_factor 0.5.
-        band_mm: thickness of the periventricular band (grade 1: pencil-thin lining).
+        band_mm: thickness of the periventricular band (grade 1: pencil-thin lining, grade 2: halo).
+        band_coverage: fraction of the ventricular surface the band covers (patches from a random field).
         cap_mm: extra thickness at the frontal and occipital horns (caps).
         deep_count: (min, max) number of deep foci.
         deep_diameter_mm: (min, max) diameter of deep foci.
@@ -52,10 +53,11 @@ class WMHParams:
     fazekas_pv: int | None = None
     fazekas_deep: int | None = None
     grade_probs: tuple[float, float, float, float] = (0.2, 0.35, 0.28, 0.17)
-    band_mm: tuple[float, float, float, float] = (0.0, 1.2, 4.0, 8.0)
-    cap_mm: tuple[float, float, float, float] = (0.0, 5.0, 7.0, 10.0)
-    deep_count: tuple[tuple[int, int], ...] = ((0, 0), (2, 10), (5, 20), (10, 30))
-    deep_diameter_mm: tuple[tuple[float, float], ...] = ((2.0, 4.0), (2.0, 6.0), (3.0, 12.0), (5.0, 22.0))
+    band_mm: tuple[float, float, float, float] = (0.0, 1.0, 2.0, 3.5)
+    band_coverage: tuple[float, float, float, float] = (0.0, 0.25, 0.8, 1.0)
+    cap_mm: tuple[float, float, float, float] = (0.0, 4.0, 5.0, 7.0)
+    deep_count: tuple[tuple[int, int], ...] = ((0, 0), (2, 10), (5, 20), (8, 25))
+    deep_diameter_mm: tuple[tuple[float, float], ...] = ((2.0, 4.0), (2.0, 6.0), (3.0, 10.0), (4.0, 16.0))
     pons_probability: tuple[float, float, float, float] = (0.0, 0.05, 0.15, 0.35)
     pons_diameter_mm: tuple[float, float] = (4.0, 12.0)
     irregularity: float = 0.5
@@ -117,8 +119,10 @@ def periventricular(
     half = max(float(np.abs(y_mm[dist_v == 0]).max(initial=1.0)), 1.0)
     capness = np.clip(np.abs(y_mm) / half, 0, 1) ** 4
     field = smooth_field(wm.shape, params.field_correlation_mm, spacing, rng)
+    patches = smooth_field(wm.shape, 2 * params.field_correlation_mm, spacing, rng)
+    covered = patches >= np.quantile(patches, 1.0 - params.band_coverage[grade])
     irregular = params.irregularity * (0.5 + 0.5 * grade / 3)
-    thickness = (params.band_mm[grade] + params.cap_mm[grade] * capness) * (1 + irregular * field)
+    thickness = (params.band_mm[grade] * covered + params.cap_mm[grade] * capness) * (1 + irregular * field)
     return wm & (dist_v > 0) & (dist_v <= thickness)
 
 
