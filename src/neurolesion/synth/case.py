@@ -224,15 +224,17 @@ class SimCase:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
 
-        def save(arr: np.ndarray, affine: np.ndarray, name: str) -> None:
+        def save(arr: np.ndarray, affine: np.ndarray, name: str, on_disk: type | None = None) -> None:
             img = nib.Nifti1Image(arr, affine)
+            if on_disk is not None:
+                img.set_data_dtype(on_disk)  # scaled integers: half the size, far faster to compress
             img.header.set_xyzt_units("mm")
             img.set_qform(affine, code=1)
             img.set_sform(affine, code=1)
             nib.save(img, str(tmp / name))
 
         for seq, vol in self.images.items():
-            save(vol.data.astype(np.float32), vol.affine, f"{seq}.nii.gz")
+            save(vol.data.astype(np.float32), vol.affine, f"{seq}.nii.gz", np.int16)
         save(self.brain_mask.astype(np.uint8), self.label_affine, "brain_mask.nii.gz")
         for task, lab in self.labels.items():
             dtype = np.int16 if lab.max(initial=0) < np.iinfo(np.int16).max else np.int32
