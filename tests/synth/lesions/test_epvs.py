@@ -21,6 +21,7 @@ def test_epvs_exact_thin_and_in_place(head: Head) -> None:
         assert not ndimage.binary_erosion(inst).any(), "an EPVS has an interior voxel (too wide)"
         if r.subtype == "centrum_semiovale":
             assert (before[inst] == Tissue.WM).all()
+            assert r.centre_vox[2] > np.argwhere(before == Tissue.VENTRICLE)[:, 2].mean() - 2
 
 
 def test_epvs_bg_channels_run_vertically(fresh_head) -> None:

@@ -1,8 +1,8 @@
 """Enlarged perivascular spaces: thin CSF-like channels along the perforating vessels.
 
 Basal ganglia EPVS follow the lenticulostriate arteries, which rise superiorly (and a little laterally) from
-the base through the lentiform nucleus; centrum semiovale EPVS follow the medullary arteries, which run
-radially between the cortex and the ventricles. Each channel is a gently curving tube under 3 mm wide,
+the base through the lentiform nucleus; centrum semiovale EPVS (lobar white matter above the ventricles'
+centre) follow the medullary arteries, which run radially between the cortex and the ventricles. Each channel is a gently curving tube under 3 mm wide,
 painted `LesionTissue.EPVS_FLUID` (CSF-like); short channels look like dots in any section. Counts follow
 the usual 0-4 rating per region (0: none, 1: 1-10, 2: 11-20, 3: 21-40, 4: > 40).
 
@@ -82,6 +82,16 @@ def draw_grade(given: int | None, p: EPVSParams, age_factor: float, rng: np.rand
     return int(rng.choice(len(w), p=w / w.sum()))
 
 
+def above(head: Head, mask: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """The voxels of `mask` superior to `point` (voxel coordinates) in the head's frame."""
+    idx = np.argwhere(mask)
+    up = placement.grid_direction(head, (0.0, 0.0, 1.0))
+    keep = idx[((idx - point) * np.asarray(head.spacing)) @ up > 0]
+    out = np.zeros_like(mask)
+    out[keep[:, 0], keep[:, 1], keep[:, 2]] = True
+    return out
+
+
 def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     """Paint EPVS channels into `head.labels` and return one instance per channel.
 
@@ -105,9 +115,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     lateral = {Side.LEFT: placement.grid_direction(head, (-1.0, 0.0, 0.0))}
     lateral[Side.RIGHT] = -lateral[Side.LEFT]
     bg = placement.allowed(lab, BASAL_GANGLIA)
-    cso = (lab == Tissue.WM) & (head.regions == Region.LOBAR)
     vent = np.argwhere(lab == Tissue.VENTRICLE)
     vent_centre = vent.mean(0) if vent.size else np.asarray(lab.shape) / 2
+    cso = above(head, (lab == Tissue.WM) & (head.regions == Region.LOBAR), vent_centre)
     painter = _Channels(head, p, {"bg_grade": bg_grade, "cso_grade": cso_grade})
     for _ in range(int(rng.integers(*p.grade_counts[bg_grade], endpoint=True))):
         for _ in range(p.tries):
