@@ -209,3 +209,45 @@ def test_without_a_built_front_end_the_page_says_how_to_build_it(
     page = client.get("/")
     assert page.status_code == 200 and "make web" in page.text
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_dicom_study_exports_rtstruct_and_seg_of_the_accepted_labels(
+    service: Service, tmp_path: Path
+) -> None:
+    import pydicom
+
+    from tests.helpers.dicom_writer import grid_affine, phantom, write_series
+
+    client, _ = service
+    shape = (24, 28, 20)
+    affine = grid_affine("axial", shape, (1.0, 1.0, 1.5))
+    folder = tmp_path / "flair"
+    fields = {"RepetitionTime": 9000.0, "EchoTime": 90.0, "InversionTime": 2500.0}
+    written = write_series(folder, phantom(affine, shape), affine, description="t2_flair_tra", fields=fields)
+    files = [(f"study/{p.relative_to(folder)}", p.read_bytes()) for p in written.paths]
+    job = wait_for(client, upload(client, files).json()["id"])
+    assert job["status"] == "done", job
+    labels = fake_labels(shape)
+    labels[labels == 1] = 0
+    edited = nib.Nifti1Image(labels, np.asarray(job_affine(client, job["id"])))
+    response = client.put(
+        f"/api/jobs/{job['id']}/labels/wmh",
+        headers=AUTH,
+        files={"file": ("wmh.nii.gz", io.BytesIO(gzip.compress(edited.to_bytes())), "application/gzip")},
+        data={"review_seconds": "5", "correction_seconds": "2"},
+    )
+    assert response.status_code == 200, response.text
+    for kind, modality in (("rtstruct", "RTSTRUCT"), ("seg", "SEG")):
+        exported = client.get(f"/api/jobs/{job['id']}/export/{kind}", headers=AUTH)
+        assert exported.status_code == 200, exported.text
+        ds = pydicom.dcmread(io.BytesIO(exported.content))
+        assert ds.Modality == modality and ds.StudyInstanceUID == written.study_uid
+    rois = pydicom.dcmread(
+        io.BytesIO(client.get(f"/api/jobs/{job['id']}/export/rtstruct", headers=AUTH).content)
+    )
+    assert len(rois.StructureSetROISequence) == 1  # lesion 1 was deleted
+
+
+def job_affine(client: TestClient, job_id: str) -> Any:
+    image = client.get(f"/api/jobs/{job_id}/images/ai-labels-wmh", headers=AUTH).content
+    return nib.Nifti1Image.from_bytes(gzip.decompress(image)).affine

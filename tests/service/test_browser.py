@@ -9,6 +9,7 @@ Set WEBAPP_SCREENSHOTS=<folder> to keep the screenshots (docs/webapp/ is made th
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -91,8 +92,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _dicom_zip(folder: Path) -> tuple[Path, Path]:
-    """A synthetic axial FLAIR series, written as DICOM and zipped; returns (zip, series folder)."""
-    affine = grid_affine("axial", SHAPE, (1.0, 1.0, 1.5))
+    """A synthetic oblique FLAIR series, written as DICOM and zipped; returns (zip, series folder)."""
+    affine = grid_affine("oblique", SHAPE, (1.0, 1.0, 1.5))
     series = folder / "study" / "flair"
     write_series(
         series,
@@ -149,6 +150,15 @@ def test_upload_review_correct_and_export_rtstruct(server: str, tmp_path: Path) 
         page.wait_for_selector("#lesion-table tbody tr >> nth=1")
         assert page.locator("#lesion-table tbody tr").count() == len(LESIONS)
         page.click("#lesion-table tbody tr >> nth=0")  # jump to lesion 1
+        page.wait_for_selector("#location[data-mm]")
+        crosshair = json.loads(page.get_attribute("#location", "data-mm") or "[]")
+        centroid = [
+            float(
+                page.locator("#lesion-table tbody tr >> nth=0").get_attribute("data-centroid-" + a) or "nan"
+            )
+            for a in "xyz"
+        ]
+        assert np.allclose(crosshair, centroid, atol=1.0), (crosshair, centroid)
         page.wait_for_timeout(500)
         canvas = page.locator("#gl").screenshot()
         page.screenshot(path=str(shots / "viewer.png"))

@@ -73,7 +73,7 @@ function jobRow(job) {
   } else {
     stage.textContent = job.status === 'failed' ? job.error : job.stage
   }
-  tr.append(cell(job.label), cell(job.status, `status-${job.status}`), stage, cell(job.created_at.slice(0, 19)))
+  tr.append(cell(job.label), cell(job.status, `status-${job.status}`), stage, cell(job.created_at.slice(0, 16).replace('T', ' ')))
   if (state.job && state.job.id === job.id) tr.classList.add('selected')
   tr.onclick = () => job.status === 'done' && openJob(job.id).catch(showError($('upload-status')))
   return tr
@@ -266,6 +266,7 @@ async function openJob(jobId) {
   state.accepted = new Set()
   state.background = job.reference || job.sequences[0]
   $('viewer').hidden = false
+  $('viewer-hint').hidden = true
   $('viewer-title').textContent = job.label
   $('sequence-select').replaceChildren(...job.sequences.map((s) => new Option(s, s, false, s === state.background)))
   $('edit-task').replaceChildren(...job.label_tasks.map((t) => new Option(t, t)))
@@ -279,8 +280,13 @@ async function openJob(jobId) {
 
 function jumpTo(row) {
   const nv = state.nv
-  nv.scene.crosshairPos = nv.mm2frac([row.centroid_x, row.centroid_y, row.centroid_z])
+  // true scanner mm (isForceSliceMM): oblique grids are shown voxel-aligned, so the "ortho" mm would miss
+  nv.scene.crosshairPos = nv.mm2frac([row.centroid_x, row.centroid_y, row.centroid_z], 0, true)
   nv.updateGLVolume()
+  const mm = nv.frac2mm(nv.scene.crosshairPos, 0, true)
+  const where = $('location')
+  where.textContent = `${row.task} lesion ${row.id} at ${[0, 1, 2].map((i) => mm[i].toFixed(1)).join(', ')} mm (RAS)`
+  where.dataset.mm = JSON.stringify([mm[0], mm[1], mm[2]])
 }
 
 function renderLesions(rows) {
@@ -290,6 +296,7 @@ function renderLesions(rows) {
     ...rows.map((row) => {
       const tr = document.createElement('tr')
       tr.dataset.lesion = `${row.task}:${row.id}`
+      for (const axis of ['x', 'y', 'z']) tr.dataset[`centroid${axis.toUpperCase()}`] = row[`centroid_${axis}`]
       const key = `${row.task}:${row.id}`
       const conf = row.confidence === '' || row.confidence == null ? '' : Number(row.confidence).toFixed(2)
       tr.append(
