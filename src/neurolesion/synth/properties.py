@@ -79,7 +79,7 @@ PROPERTIES: dict[int, TissueProperties] = {
     Tissue.CEREBELLAR_GM: _p(0.82, 1050, 1300, 105, 80, 62, texture=0.05),
     Tissue.CEREBELLAR_WM: _p(0.70, 680, 860, 78, 65, 50),
     Tissue.SKULL: _p(0.12, 350, 400, 20, 3, 2, texture=0.30),
-    Tissue.SCALP: _p(0.85, 300, 380, 110, 45, 35, gad=0.05, texture=0.20),
+    Tissue.SCALP: _p(0.80, 700, 900, 80, 40, 30, gad=0.05, texture=0.25),  # fat and muscle mixed
     Tissue.HIPPOCAMPUS_AMYGDALA: _p(0.82, 1150, 1400, 110, 80, 62),
     Tissue.CHOROID_PLEXUS: _p(0.85, 1300, 1500, 150, 60, 45, gad=0.6, texture=0.10),
     Tissue.VESSEL: _p(0.85, 1450, 1650, 40, 30, 20, chi=0.35, gad=3.0, texture=0.10),
