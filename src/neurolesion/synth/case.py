@@ -185,7 +185,8 @@ class SimCase:
         regions: (X, Y, Z) uint8 `Region` codes on the label grid.
         anatomy: (X, Y, Z) uint8 tissue codes (anatomy and lesion tissue) on the label grid.
         label_affine: 4x4 affine of the label grid.
-        records: every inserted lesion.
+        records: every inserted lesion; ``centre_vox`` on the label grid, ``extra`` adds task, centre_mm
+            (RAS) and centre_vox_working.
         acquisition: sequence -> sequence parameters and acquisition protocol.
         info: seed, tasks, grid, reference, field strength, age factor, config.
     """
@@ -203,12 +204,7 @@ class SimCase:
 
     def case_json(self) -> dict[str, Any]:
         """The content of case.json."""
-        lesions = []
-        for task, recs in _records_by_task(self.records, self.labels).items():
-            for r in recs:
-                d = asdict(r)
-                d["task"] = task
-                lesions.append(d)
+        lesions = [{"task": r.extra.get("task", ""), **asdict(r)} for r in self.records]
         return {**self.info, "case_id": self.case_id, "lesions": lesions, "acquisition": self.acquisition}
 
     def write(self, folder: Path) -> list[Path]:
@@ -253,16 +249,6 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _records_by_task(
-    records: list[LesionRecord], labels: Mapping[str, np.ndarray]
-) -> dict[str, list[LesionRecord]]:
-    out: dict[str, list[LesionRecord]] = {t: [] for t in labels}
-    for r in records:
-        task = str(r.extra.get("task", ""))
-        out.setdefault(task, []).append(r)
-    return out
 
 
 @lru_cache(maxsize=4)
@@ -445,9 +431,13 @@ def simulate_case(
             return _to_common(a, work_spacing, cfg.spacing)
 
     labels_out = {t: to_grid(maps[t]) for t in lesion_tasks}
+    to_label_vox = np.linalg.inv(lab_affine) @ head.affine
     for r in records:
-        mm = head.affine[:3, :3] @ np.asarray(r.centre_vox, float) + head.affine[:3, 3]
-        r.extra["centre_mm"] = [round(float(v), 2) for v in mm]
+        work = np.append(np.asarray(r.centre_vox, float), 1.0)
+        r.extra["centre_mm"] = [round(float(v), 2) for v in (head.affine @ work)[:3]]
+        r.extra["centre_vox_working"] = [round(float(v), 2) for v in work[:3]]
+        lab = (to_label_vox @ work)[:3]
+        r.centre_vox = (round(float(lab[0]), 2), round(float(lab[1]), 2), round(float(lab[2]), 2))
         r.extra.setdefault("region_code", int(_region_code(r.region)))
     info = {
         "seed": int(seed),
