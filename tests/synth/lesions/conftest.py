@@ -77,7 +77,7 @@ def build_head(spacing: float = 2.0) -> Head:
     )
     labels[air & np.isin(labels, [Tissue.SKULL, Tissue.SCALP, Tissue.DURA])] = Tissue.SINUS_AIR
 
-    cpa_box = brain & (y > -40) & (y < -8) & (z > -42) & (z < -26)
+    cpa_box = brain & (y > -40) & (y < -8) & (z > -58) & (z < -40)
     labels[cpa_box & (np.abs(x) >= 14) & (np.abs(x) < 23)] = Tissue.CSF
     labels[cpa_box & (np.abs(x) >= 23) & (np.abs(x) < 45)] = Tissue.SKULL  # petrous ridge
 

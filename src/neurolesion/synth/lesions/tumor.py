@@ -264,36 +264,73 @@ def _meningioma(head: Head, rng: np.random.Generator, p: TumorParams, out: Lesio
     log.warning("no site found for a meningioma after %d tries", p.tries)
 
 
+def find_porus(
+    head: Head, lateral: np.ndarray, reach_mm: float = 20.0
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The brainstem's lateral edge facing the internal auditory canal, and the canal's opening.
+
+    Brainstem levels between 25 % and 65 % of its height are tried from the lower pons (40 %) outwards;
+    at each, a ray runs from the brainstem's most lateral voxel along `lateral` through the
+    cerebellopontine angle; the first level whose ray meets bone (`Tissue.SKULL`, the petrous ridge)
+    within `reach_mm` gives the porus.
+
+    Args:
+        head: the head.
+        lateral: unit direction (grid mm frame) towards the canal.
+        reach_mm: how far from the brainstem the bone may be.
+
+    Returns:
+        (edge, porus) in voxel coordinates; porus is None when no level meets bone (the edge then lies at
+        the pons); without a brainstem, the edge is the volume's centre.
+    """
+    lab = head.labels
+    sp = np.asarray(head.spacing)
+    stem = np.argwhere(lab == Tissue.BRAINSTEM)
+    if stem.size == 0:
+        return np.asarray(lab.shape, dtype=float) / 2, None
+    height = (stem * sp) @ placement.grid_direction(head, (0.0, 0.0, 1.0))
+    lo, mid, hi = np.percentile(height, [25, 40, 65])
+    levels = np.arange(lo, hi, max(sp.max(), 1.0))
+    steps = np.arange(1, int(reach_mm / sp.min()) + 1)
+    for level in levels[np.argsort(np.abs(levels - mid))]:
+        slab = stem[np.abs(height - level) <= sp.max() / 2 + 0.25]
+        if slab.size == 0:
+            continue
+        edge = slab[np.argmax((slab * sp) @ lateral)].astype(float)
+        ray = np.rint(edge + steps[:, None] * lateral * sp.min() / sp).astype(int)
+        ray = ray[np.all((ray >= 0) & (ray < lab.shape), axis=1)]
+        hit = np.flatnonzero(lab[ray[:, 0], ray[:, 1], ray[:, 2]] == Tissue.SKULL)
+        if hit.size:
+            return edge, ray[hit[0]].astype(float)
+    pons = np.argwhere(placement.pons(head, lab == Tissue.BRAINSTEM))
+    return pons[np.argmax((pons * sp) @ lateral)].astype(float), None
+
+
 def _schwannoma(head: Head, rng: np.random.Generator, p: TumorParams, out: LesionSet) -> None:
     lab = head.labels
-    pons = np.argwhere(placement.pons(head, lab == Tissue.BRAINSTEM))
-    if pons.size == 0:
+    if not (lab == Tissue.BRAINSTEM).any():
         log.warning("no brainstem in the head: schwannoma skipped")
         return
     sp = np.asarray(head.spacing)
     side = Side.LEFT if rng.random() < 0.5 else Side.RIGHT
     lateral = placement.grid_direction(head, (-1.0 if side == Side.LEFT else 1.0, 0.2, 0.0))
-    edge = pons[np.argmax((pons * sp) @ lateral)].astype(float)
-    steps = np.arange(1, int(40 / sp.min()))
-    ray = np.rint(edge + steps[:, None] * lateral * sp.min() / sp).astype(int)
-    ray = ray[np.all((ray >= 0) & (ray < lab.shape), axis=1)]
-    hit = np.flatnonzero(lab[ray[:, 0], ray[:, 1], ray[:, 2]] == Tissue.SKULL)
+    edge, found = find_porus(head, lateral)
     length = float(rng.uniform(*p.canal_length_mm))
     canal_r = float(rng.uniform(*p.canal_radius_mm))
-    cisternal = hit.size == 0 or rng.random() >= p.intracanalicular_probability
+    cisternal = found is None or rng.random() >= p.intracanalicular_probability
     d = float(rng.uniform(*p.schwannoma_diameter_mm)) if cisternal else 0.0
-    if hit.size:
-        porus = ray[hit[0]].astype(float)
-    else:
-        log.info("no petrous bone within 40 mm lateral to the pons: cisternal schwannoma without a canal")
+    if found is None:
+        log.info("no petrous bone lateral to the brainstem: cisternal schwannoma without a canal")
         porus = edge + lateral * (d + sp.min()) / sp
+    else:
+        porus = found
     ball_c = porus - lateral * (d / 2 - canal_r) / sp
     sl = placement.crop((porus + ball_c) / 2, d / 2 + length + 10 + 2 * sp.max(), sp, lab.shape)
     if cisternal and d >= p.mass_effect_min_mm:
         placement.push_radially(head, ball_c, 0.7 * d / 2, d / 2 + max(10.0, d / 2))
     lab_c = head.labels[sl]
     off = np.array([s.start for s in sl], dtype=float)
-    ts = np.linspace(-canal_r, length, int(4 * length / sp.min()) + 8) if hit.size else np.zeros(0)
+    ts = np.linspace(-canal_r, length, int(4 * length / sp.min()) + 8) if found is not None else np.zeros(0)
     canal = tube(lab_c.shape, (porus - off) + ts[:, None] * lateral / sp, canal_r, sp)
     canal &= placement.allowed(lab_c, CANAL_UNDER)
     ball = ellipsoid(lab_c.shape, ball_c - off, (d / 2,) * 3, sp) if cisternal else np.zeros_like(canal)
@@ -308,4 +345,4 @@ def _schwannoma(head: Head, rng: np.random.Generator, p: TumorParams, out: Lesio
     _add(head, out, sl, painted, "schwannoma", sub, diameter_mm=max(d, 2 * canal_r), koos=koos)
     rec = out.records[-1]
     rec.region = "infratentorial"
-    rec.extra.update(side=side.name.lower(), canal_length_mm=length if hit.size else 0.0)
+    rec.extra.update(side=side.name.lower(), canal_length_mm=length if found is not None else 0.0)
