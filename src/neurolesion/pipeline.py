@@ -159,7 +159,7 @@ def segment(
     Raises:
         InputError: unusable input or a requested task whose sequences are missing. Nothing is written.
     """
-    from neurolesion.analysis import atlas_to_case, csvd_scores, lesion_table
+    from neurolesion.analysis import atlas_to_case, csvd_scores, lesion_table, task_totals
     from neurolesion.preprocess.prepare import prepare
 
     out = Path(output)
@@ -176,7 +176,6 @@ def segment(
 
     labels: dict[str, np.ndarray] = {}
     probs: dict[str, np.ndarray] = {}
-    confidences: dict[str, dict[int, float]] = {}
     models_used: dict[str, Any] = {}
     failed: dict[str, str] = {}
     lesion_tasks = [t for t in run if t != "brain"]
@@ -195,12 +194,13 @@ def segment(
             if result is None:
                 skipped[task] = "no trained model for this task is installed yet"
                 continue
-            labels[task], probs[task], confidences[task], models_used[task] = result
+            labels[task], probs[task], models_used[task] = result
 
     with clock.stage("analysis", 0.85):
         anatomy = None
         try:
             anatomy = atlas_to_case(ref, brain_native)
+            warnings.extend(anatomy.warnings)
         except Exception as exc:
             log.exception("atlas registration failed")
             warnings.append(f"anatomical regions unavailable: atlas registration failed ({exc})")
@@ -227,13 +227,7 @@ def segment(
         "tasks_skipped": skipped,
         "tasks_failed": failed,
         "models": models_used,
-        "tasks": {
-            t: {
-                "count": len(confidences[t]),
-                "volume_ml": round(float(sum(r["volume_ml"] for r in rows if r["task"] == t)), 4),
-            }
-            for t in labels
-        },
+        "tasks": {t: {"count": 0, "volume_ml": 0.0, **task_totals(rows).get(t, {})} for t in labels},
         "brain_volume_ml": round(float(brain_native.sum()) * float(np.prod(ref.spacing)) / 1000.0, 2),
         "scores": scores,
         "registration": {
@@ -245,11 +239,12 @@ def segment(
             }
             for seq, t in prepared.registration.items()
         },
+        "atlas_registration": anatomy.quality if anatomy is not None else None,
         "warnings": warnings,
         "timings_s": clock.timings,
     }
     with clock.stage("write", 0.95), _staging(out) as stage:
-        files = _write_outputs(stage, case, brain_native, labels, probs, rows, summary)
+        files = _write_outputs(stage, case, brain_native, labels, probs, rows, summary, anatomy)
     summary["timings_s"] = clock.timings
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
@@ -279,7 +274,7 @@ def _run_task(
     models: Mapping[str, str | os.PathLike[str]] | None,
     tta: bool,
     device: str,
-) -> tuple[np.ndarray, np.ndarray, dict[int, float], dict[str, Any]] | None:
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     """Predict one task on the model grid, map it to the native grid and post-process it there."""
     from neurolesion.infer.postprocess import postprocess
     from neurolesion.infer.predict import predict_volume
@@ -295,13 +290,13 @@ def _run_task(
     image = np.stack([prepared.images.get(seq, blank) for seq in card.inputs]).astype(np.float32)
     prob_model = predict_volume(model, image, prepared.grid.spacing, present=present, tta=tta, device=device)
     prob = prepared.to_native(prob_model[list(card.tasks).index(task)], order="linear").astype(np.float32)
-    lab, conf = postprocess(
+    lab, _ = postprocess(
         prob,
         spacing,
         parenchyma_mask=brain_native,
         min_size_mm3=TASKS[task].min_size_mm3,
     )
-    return lab, prob, conf, {"name": card.name, "arch": card.arch, "source": model.source}
+    return lab, prob, {"name": card.name, "arch": card.arch, "source": model.source}
 
 
 def _write_outputs(
@@ -312,6 +307,7 @@ def _write_outputs(
     probs: Mapping[str, np.ndarray],
     rows: list[dict[str, Any]],
     summary: dict[str, Any],
+    anatomy: Any,
 ) -> dict[str, Path]:
     ref = case.reference_volume
     files: dict[str, Path] = {}
@@ -329,7 +325,9 @@ def _write_outputs(
     from neurolesion.report import write_report
 
     try:
-        files["report"] = write_report(stage, summary, rows, dict(case.images), dict(labels), brain=brain)
+        files["report"] = write_report(
+            stage, summary, rows, dict(case.images), dict(labels), brain=brain, anatomy=anatomy
+        )
     except Exception as exc:
         log.exception("report failed")
         summary["warnings"].append(f"report not written: {type(exc).__name__}: {exc}")
