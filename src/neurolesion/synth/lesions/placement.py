@@ -302,7 +302,7 @@ def _is_nested(value: tuple) -> bool:
 
 
 def pons(head: Head, stem: np.ndarray) -> np.ndarray:
-    """The pons part of a brainstem mask: the slab between 45 % and 80 % of its superior-inferior extent.
+    """The pons part of a brainstem mask (medulla to midbrain): the slab between 38 % and 70 % of its height.
 
     Args:
         head: the head (for the superior direction of its grid).
@@ -316,7 +316,7 @@ def pons(head: Head, stem: np.ndarray) -> np.ndarray:
     if idx.size == 0:
         return out
     height = (idx * np.asarray(head.spacing)) @ grid_direction(head, (0.0, 0.0, 1.0))
-    lo, hi = np.percentile(height, [45, 80])
+    lo, hi = np.percentile(height, [38, 70])
     keep = idx[(height >= lo) & (height <= hi)]
     out[keep[:, 0], keep[:, 1], keep[:, 2]] = True
     return out
