@@ -61,3 +61,12 @@ def test_topk_keeps_the_hardest_fraction() -> None:
     logits = torch.full_like(t, -10.0)
     logits[0, 0, 0, 0, :5] = 10.0  # 5 wrong voxels of 1000: in the top 10 %
     assert float(loss(logits, t)) > 0.5 * 5 * 10 / 100 * 0.9
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_channels_are_independent_tasks(name: str) -> None:
+    """Both tasks present at one voxel (multi-label): a perfect prediction of both costs little."""
+    t = torch.zeros(1, 2, 8, 8, 8)
+    t[:, :, 2:5, 2:5, 2:5] = 1
+    perfect = float(build_loss(LossConfig(name=name))(20 * t - 10, t))  # type: ignore[arg-type]
+    assert perfect < 0.05

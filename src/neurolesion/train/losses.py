@@ -1,7 +1,7 @@
 """Segmentation losses on sigmoid logits: Dice, Dice + BCE, DiceTopK, inversely-weighted BCE and focal.
 
 All take logits (B, K, X, Y, Z) and binary targets of the same shape (one channel per task) and return a
-scalar. MONAI provides Dice, Dice + CE and focal; TopK-CE and the per-lesion inverse weighting are here.
+scalar. MONAI provides soft Dice and focal; Dice + BCE, TopK-BCE and the per-lesion inverse weighting are here.
 
 Example:
     >>> import torch
@@ -18,7 +18,7 @@ import cc3d
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.losses import DiceCELoss, DiceLoss, FocalLoss
+from monai.losses import DiceLoss, FocalLoss
 from torch import nn
 
 from neurolesion.train.config import LossConfig
@@ -63,6 +63,19 @@ class InverseWeightedBCE(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, target.float(), weight=weights)
 
 
+class DiceBCE(nn.Module):
+    """Soft Dice + binary cross-entropy, both on sigmoid channels (MONAI's DiceCELoss applies a softmax
+    cross-entropy as soon as there are several channels, which is wrong for independent tasks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dice = DiceLoss(sigmoid=True, batch=True)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Combined loss."""
+        return self.dice(logits, target) + F.binary_cross_entropy_with_logits(logits, target.float())
+
+
 class DiceTopK(nn.Module):
     """0.5 x soft Dice + 0.5 x TopK-BCE (mean over the ``k`` fraction of voxels with the highest loss).
 
@@ -95,7 +108,7 @@ def build_loss(cfg: LossConfig) -> nn.Module:
     if cfg.name == "dice":
         return DiceLoss(sigmoid=True, batch=True)
     if cfg.name == "dice_ce":
-        return DiceCELoss(sigmoid=True, batch=True)
+        return DiceBCE()
     if cfg.name == "dice_topk":
         return DiceTopK(cfg.topk)
     if cfg.name == "iw_bce":
