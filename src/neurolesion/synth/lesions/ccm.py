@@ -191,8 +191,8 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     )
     familial = n > 1
     type_p = np.asarray(p.familial_type_probs if familial else p.type_probs, dtype=float)
-    sites = site_masks(head)
-    loc_p = np.asarray(p.location_probs, dtype=float) * [sites[k].any() for k in LOCATIONS]
+    sites = {k: placement.Sites(m) for k, m in site_masks(head).items()}
+    loc_p = np.asarray(p.location_probs, dtype=float) * [sites[k].size > 0 for k in LOCATIONS]
     sp = head.spacing
     down = placement.grid_direction(head, (0.0, -1.0, 0.0))
     instances = np.zeros(head.labels.shape, dtype=np.int32)
@@ -201,7 +201,7 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         kind = p.zabramski or 1 + int(rng.choice(4, p=type_p / type_p.sum()))
         for _ in range(p.tries):
             where = LOCATIONS[int(rng.choice(4, p=loc_p / loc_p.sum()))]
-            site = placement.sample_sites(rng, sites[where], 1)[0]
+            site = sites[where].draw(rng)
             d = float(np.exp(rng.uniform(*np.log(p.diameter_mm[kind - 1]))))
             sl = placement.crop(site, d / 2 * 1.3 + p.rim_mm[1] + 2 * max(sp), sp, head.labels.shape)
             centre = placement.local(site, sl)

@@ -103,18 +103,18 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     p = placement.params_from(CMBParams, params)
     pattern = p.pattern or str(rng.choice(PATTERNS, p=np.asarray(p.pattern_probs) / sum(p.pattern_probs)))
     n = placement.draw_count(p.count, p.p_none, p.mean_count, p.max_count, rng)
-    sites = site_masks(head)
+    sites = {k: placement.Sites(m) for k, m in site_masks(head).items()}
     loc_p = np.asarray(p.location_probs[PATTERNS.index(pattern)], dtype=float)
     spacing = head.spacing
     instances = np.zeros(head.labels.shape, dtype=np.int32)
     records: list[LesionRecord] = []
     for _ in range(n):
         for _ in range(p.tries):
-            avail = np.array([sites[k].any() for k in LOCATIONS], dtype=float) * loc_p
+            avail = np.array([sites[k].size > 0 for k in LOCATIONS], dtype=float) * loc_p
             if avail.sum() == 0:
                 break
             where = LOCATIONS[int(rng.choice(3, p=avail / avail.sum()))]
-            site = placement.sample_sites(rng, sites[where], 1)[0] + rng.uniform(-0.5, 0.5, 3)
+            site = sites[where].draw(rng) + rng.uniform(-0.5, 0.5, 3)
             d = float(p.diameter_mm[0] + (p.diameter_mm[1] - p.diameter_mm[0]) * rng.beta(1.2, 4.0))
             sl = placement.crop(site, d / 2 + 2 * max(spacing), spacing, head.labels.shape)
             ball = ellipsoid(head.labels[sl].shape, placement.local(site, sl), (d / 2,) * 3, spacing)

@@ -114,27 +114,27 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     up = placement.grid_direction(head, (0.0, 0.0, 1.0))
     lateral = {Side.LEFT: placement.grid_direction(head, (-1.0, 0.0, 0.0))}
     lateral[Side.RIGHT] = -lateral[Side.LEFT]
-    bg = placement.allowed(lab, BASAL_GANGLIA)
+    bg = placement.Sites(placement.allowed(lab, BASAL_GANGLIA))
     vent = np.argwhere(lab == Tissue.VENTRICLE)
     vent_centre = vent.mean(0) if vent.size else np.asarray(lab.shape) / 2
-    cso = above(head, (lab == Tissue.WM) & (head.regions == Region.LOBAR), vent_centre)
+    cso = placement.Sites(above(head, (lab == Tissue.WM) & (head.regions == Region.LOBAR), vent_centre))
     painter = _Channels(head, p, {"bg_grade": bg_grade, "cso_grade": cso_grade})
     for _ in range(int(rng.integers(*p.grade_counts[bg_grade], endpoint=True))):
         for _ in range(p.tries):
-            site = placement.sample_sites(rng, bg, 1)
-            if not site.size:
+            if bg.size == 0:
                 break
-            side = Side(int(head.sides[tuple(site[0])]))
+            site = bg.draw(rng)
+            side = Side(int(head.sides[tuple(site)]))
             tilt = lateral.get(side, np.zeros(3)) * rng.uniform(0.0, 0.4) + rng.normal(0, 0.15, 3)
-            if painter.channel(site[0], up + tilt, p.bg_length_mm, BG_UNDER, "basal_ganglia", rng):
+            if painter.channel(site, up + tilt, p.bg_length_mm, BG_UNDER, "basal_ganglia", rng):
                 break
     for _ in range(int(rng.integers(*p.grade_counts[cso_grade], endpoint=True))):
         for _ in range(p.tries):
-            site = placement.sample_sites(rng, cso, 1)
-            if not site.size:
+            if cso.size == 0:
                 break
-            radial = (site[0] - vent_centre) * np.asarray(head.spacing)
-            if painter.channel(site[0], radial, p.cso_length_mm, CSO_UNDER, "centrum_semiovale", rng):
+            site = cso.draw(rng)
+            radial = (site - vent_centre) * np.asarray(head.spacing)
+            if painter.channel(site, radial, p.cso_length_mm, CSO_UNDER, "centrum_semiovale", rng):
                 break
     return LesionSet(task="epvs", instances=painter.instances, records=painter.records)
 

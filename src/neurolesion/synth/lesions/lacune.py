@@ -133,8 +133,8 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     """
     p = placement.params_from(LacuneParams, params)
     n = placement.draw_count(p.count, p.p_none, p.mean_count, p.max_count, rng)
-    sites = site_masks(head)
-    probs = np.asarray(p.location_probs, dtype=float) * [sites[k].any() for k in LOCATIONS]
+    sites = {k: placement.Sites(m) for k, m in site_masks(head).items()}
+    probs = np.asarray(p.location_probs, dtype=float) * [sites[k].size > 0 for k in LOCATIONS]
     spacing = head.spacing
     up = placement.grid_direction(head, (0.0, 0.0, 1.0))
     grow = max(1, int(np.ceil(p.min_ventricle_mm / min(spacing))))
@@ -143,7 +143,7 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     for _ in range(n if probs.sum() > 0 else 0):
         for _ in range(p.tries):
             where = LOCATIONS[int(rng.choice(3, p=probs / probs.sum()))]
-            site = placement.sample_sites(rng, sites[where], 1)[0]
+            site = sites[where].draw(rng)
             d = float(rng.uniform(*p.diameter_mm))
             sl = placement.crop(
                 site, d / 2 + p.rim_mm + p.min_ventricle_mm + max(spacing), spacing, head.labels.shape

@@ -69,6 +69,29 @@ def sample_sites(
     return np.stack(np.unravel_index(pick, mask.shape), axis=1)
 
 
+class Sites:
+    """The candidate voxels of a mask, indexed once so that drawing one site is cheap.
+
+    Example:
+        >>> m = np.zeros((4, 4, 4), bool); m[1, 2, 3] = True
+        >>> Sites(m).draw(np.random.default_rng(0)).tolist()
+        [1, 2, 3]
+    """
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.flat = np.flatnonzero(mask)
+        self.shape = mask.shape
+
+    @property
+    def size(self) -> int:
+        """Number of candidate voxels."""
+        return int(self.flat.size)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One candidate voxel, uniformly: (3,) int array (the mask must not be empty)."""
+        return np.asarray(np.unravel_index(int(rng.choice(self.flat)), self.shape))
+
+
 def allowed(labels: np.ndarray, codes: Collection[int]) -> np.ndarray:
     """Voxels whose code is one of `codes` (normal anatomy; lesion codes are never in `codes`)."""
     return np.isin(labels, np.fromiter(codes, dtype=np.int64))

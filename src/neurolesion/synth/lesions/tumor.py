@@ -146,22 +146,22 @@ def _add(
     out.records.append(placement.make_record(head, sl, mask, new_id, type_, sub, **extra))
 
 
-def _met_sites(head: Head) -> list[np.ndarray]:
+def _met_sites(head: Head) -> list[placement.Sites]:
     lab = head.labels
     wm, gm = lab == Tissue.WM, lab == Tissue.CORTICAL_GM
     junction = placement.next_to(wm, gm) | placement.next_to(gm, wm)
     cereb = placement.next_to(lab == Tissue.CEREBELLAR_WM, lab == Tissue.CEREBELLAR_GM)
-    return [junction, cereb, placement.allowed(lab, DEEP_GM)]
+    return [placement.Sites(m) for m in (junction, cereb, placement.allowed(lab, DEEP_GM))]
 
 
 def _metastases(head: Head, rng: np.random.Generator, p: TumorParams, n: int, out: LesionSet) -> None:
     sites = _met_sites(head)
-    probs = np.asarray(p.met_location_probs, dtype=float) * [s.any() for s in sites]
+    probs = np.asarray(p.met_location_probs, dtype=float) * [s.size > 0 for s in sites]
     sp = head.spacing
     for _ in range(n if probs.sum() > 0 else 0):
         for _ in range(p.tries):
             where = int(rng.choice(3, p=probs / probs.sum()))
-            site = placement.sample_sites(rng, sites[where], 1)[0]
+            site = sites[where].draw(rng)
             d = float(np.exp(rng.uniform(*np.log(p.met_diameter_mm))))
             r = d / 2
             extent = d * float(rng.uniform(*p.oedema_extent)) if d >= p.oedema_min_mm else 0.0
@@ -217,14 +217,13 @@ def _inward(head: Head, site: np.ndarray, brain_centre: np.ndarray) -> np.ndarra
 def _meningioma(head: Head, rng: np.random.Generator, p: TumorParams, out: LesionSet) -> None:
     lab = head.labels
     cover = Tissue.DURA if (lab == Tissue.DURA).any() else Tissue.SKULL
-    surface = placement.next_to(lab == Tissue.CSF, lab == cover)
+    surface = placement.Sites(placement.next_to(lab == Tissue.CSF, lab == cover))
     sp = np.asarray(head.spacing)
     brain_centre = np.argwhere(head.brain_mask()).mean(0)
     for _ in range(p.tries):
-        sites = placement.sample_sites(rng, surface, 1)
-        if not sites.size:
+        if surface.size == 0:
             break
-        site = sites[0]
+        site = surface.draw(rng)
         d = float(np.exp(rng.uniform(*np.log(p.meningioma_diameter_mm))))
         r = d / 2
         normal = _inward(head, site, brain_centre)
