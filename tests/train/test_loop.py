@@ -58,3 +58,14 @@ def test_resume_with_other_config_is_refused(tmp_path: Path) -> None:
     train(TrainConfig.from_mapping(TINY), tmp_path)
     with pytest.raises(InputError, match="different training configuration"):
         train(TrainConfig.from_mapping({**TINY, "lr": 0.5}), tmp_path, resume=True)
+
+
+@pytest.mark.slow
+def test_simulator_stream_trains_and_validates_on_held_out_heads(tmp_path: Path) -> None:
+    cfg = TrainConfig.from_mapping(
+        {**TINY, "steps": 2, "val_every": 2, "sampler": {"source": "synth", "batch_size": 1}}
+    )
+    result = train(cfg, tmp_path)
+    card = load_model(result.best).card
+    assert card.training_data["source"] == "synth"
+    assert card.training_data["validation_stream_seed"] != card.training_data["stream_seed"]

@@ -50,7 +50,8 @@ class SamplerConfig:
     Attributes:
         source: ``folder`` (simulated or real cases on disk), ``synth`` (the simulator's on-the-fly
             `PatchStream`), ``mixed`` (both) or ``blobs`` (spheres in noise, for smoke tests).
-        folder: case folder root for ``folder`` / ``mixed`` (each case a sub-folder).
+        folder: case folder root for ``folder`` / ``mixed`` (each case a sub-folder); with ``synth`` it is
+            optional and gives the validation cases (otherwise held-out simulated heads are used).
         synth_fraction: share of patches drawn from the simulator when ``mixed``.
         lesion_prob: probability that a patch centre lies in a lesion ("tumour sampling").
         class_balanced: choose the task first (uniformly among those with lesions), then its lesion voxel.

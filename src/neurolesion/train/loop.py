@@ -22,14 +22,15 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+import neurolesion
 from neurolesion.errors import InputError
 from neurolesion.infer.predict import predict_volume
 from neurolesion.io.nifti import load_nifti
@@ -43,6 +44,9 @@ from neurolesion.train.config import TrainConfig
 from neurolesion.train.data import CaseArrays, Patch, blob_case, case_folders, load_case_folder, sample_patch
 from neurolesion.train.losses import build_loss
 from neurolesion.train.splits import kfold_split
+
+if TYPE_CHECKING:
+    from neurolesion.synth.patches import PatchStream
 
 log = logging.getLogger(__name__)
 
@@ -102,22 +106,22 @@ def folder_split(cfg: TrainConfig, fold: int) -> tuple[list[Path], list[Path]]:
     return [f for f in folders if f.name not in val], [f for f in folders if f.name in val]
 
 
-def _synth_stream(cfg: TrainConfig) -> Iterator[Patch]:
-    """The simulator's on-the-fly patch stream for this configuration."""
-    try:
-        from neurolesion.synth.patches import PatchStream
-    except ImportError:
-        raise InputError(
-            "sampler.source 'synth' needs the simulator's neurolesion.synth.patches, which is not available"
-        ) from None
-    stream = PatchStream(
-        tasks=cfg.model.outputs,
-        sequences=cfg.model.inputs,
-        patch_size=cfg.model.patch_size,
+def _synth_stream(cfg: TrainConfig, seed: int) -> PatchStream:
+    """The simulator's on-the-fly patch stream (imported lazily: the simulator loads anatomy data)."""
+    from neurolesion.synth.patches import PatchStream
+
+    m = cfg.model
+    return PatchStream(
+        tasks=m.outputs,
+        sequences=m.inputs,
+        patch_size=m.patch_size,
         lesion_prob=cfg.sampler.lesion_prob,
-        seed=cfg.seed,
+        seed=seed,
     )
-    return iter(stream)
+
+
+#: Offset between a run's training stream seed and the seed of its held-out simulated validation heads.
+VALIDATION_SEED_OFFSET = 1_000_003
 
 
 class TrainingData:
@@ -132,7 +136,7 @@ class TrainingData:
         self.cfg = cfg
         self.cases = train_cases
         src = cfg.sampler.source
-        self.stream = _synth_stream(cfg) if src in ("synth", "mixed") else None
+        self.stream = iter(_synth_stream(cfg, cfg.seed)) if src in ("synth", "mixed") else None
         self.augment = Augmenter(cfg.augment)
 
     def _patch(self, rng: np.random.Generator) -> Patch:
@@ -230,11 +234,13 @@ def _cases(
             for i in range(cfg.val_cases)
         ]
         return train_cases, val, {"source": "blobs", "cases": s.blob_cases, "seed": cfg.seed}
-    k = 0 if fold is None else fold
     if s.folder is None:
-        raise InputError(
-            "sampler.source 'synth' needs sampler.folder with held-out simulated cases to validate on"
-        )
+        val_seed = cfg.seed + VALIDATION_SEED_OFFSET
+        stream = _synth_stream(cfg, val_seed)
+        info = {"source": "synth", "stream_seed": cfg.seed, "validation_stream_seed": val_seed}
+        info["simulator_version"] = neurolesion.__version__
+        return None, [stream.head(i) for i in range(cfg.val_cases)], info
+    k = 0 if fold is None else fold
     train_dirs, val_dirs = folder_split(cfg, k)
     val = [load_case_folder(p, m.inputs, m.outputs) for p in val_dirs[: cfg.val_cases]]
     info = {
