@@ -60,12 +60,6 @@ def test_ccm_random_cases(fresh_head) -> None:
     assert all(0 <= c <= 20 for c in counts) and max(counts) >= 1
 
 
-def test_ccm_deterministic(fresh_head) -> None:
-    a = ccm.insert(fresh_head(), np.random.default_rng(3), count=3)
-    b = ccm.insert(fresh_head(), np.random.default_rng(3), count=3)
-    np.testing.assert_array_equal(a.instances, b.instances)
-
-
 def test_ccm_rejects_bad_type(head: Head) -> None:
     with pytest.raises(ValueError, match="zabramski=5"):
         ccm.insert(head, np.random.default_rng(0), zabramski=5)

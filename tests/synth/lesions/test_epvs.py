@@ -44,12 +44,6 @@ def test_epvs_grade_zero_paints_nothing(head: Head) -> None:
     np.testing.assert_array_equal(before, head.labels)
 
 
-def test_epvs_deterministic(fresh_head) -> None:
-    a = epvs.insert(fresh_head(), np.random.default_rng(3))
-    b = epvs.insert(fresh_head(), np.random.default_rng(3))
-    np.testing.assert_array_equal(a.instances, b.instances)
-
-
 def test_epvs_rejects_wide_channels(head: Head) -> None:
     with pytest.raises(ValueError, match="width_mm"):
         epvs.insert(head, np.random.default_rng(0), width_mm=(1.0, 4.0))

@@ -40,12 +40,6 @@ def test_lacune_size_bounded_by_diameter(head: Head) -> None:
         assert r.volume_ml <= ball_ml
 
 
-def test_lacune_deterministic(fresh_head) -> None:
-    a = lacune.insert(fresh_head(), np.random.default_rng(3))
-    b = lacune.insert(fresh_head(), np.random.default_rng(3))
-    np.testing.assert_array_equal(a.instances, b.instances)
-
-
 def test_lacune_rejects_bad_diameter(head: Head) -> None:
     with pytest.raises(ValueError, match="diameter_mm"):
         lacune.insert(head, np.random.default_rng(0), diameter_mm=(5.0, 2.0))

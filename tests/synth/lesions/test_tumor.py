@@ -103,14 +103,6 @@ def test_mass_effect_moves_anatomy_but_never_other_lesions(head: Head) -> None:
     np.testing.assert_array_equal(out.instances > 0, np.isin(head.labels, instance_codes))
 
 
-def test_tumor_deterministic(fresh_head) -> None:
-    a, b = fresh_head(), fresh_head()
-    la = tumor.insert(a, np.random.default_rng(7))
-    lb = tumor.insert(b, np.random.default_rng(7))
-    np.testing.assert_array_equal(la.instances, lb.instances)
-    np.testing.assert_array_equal(a.regions, b.regions)
-
-
 def test_tumor_rejects_unknown_kind(head: Head) -> None:
     with pytest.raises(ValueError, match="glioma"):
         tumor.insert(head, np.random.default_rng(0), kinds=("glioma",))

@@ -54,14 +54,6 @@ def test_wmh_pons_when_forced(head: Head) -> None:
     )
 
 
-def test_wmh_deterministic(fresh_head) -> None:
-    a, b = fresh_head(), fresh_head()
-    la = wmh.insert(a, np.random.default_rng(11))
-    lb = wmh.insert(b, np.random.default_rng(11))
-    np.testing.assert_array_equal(la.instances, lb.instances)
-    np.testing.assert_array_equal(a.labels, b.labels)
-
-
 def test_wmh_rejects_bad_grade(head: Head) -> None:
     with pytest.raises(ValueError, match="fazekas_pv=5"):
         wmh.insert(head, np.random.default_rng(0), fazekas_pv=5)
