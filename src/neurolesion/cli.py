@@ -176,6 +176,16 @@ def segment(
         list[str] | None,
         typer.Option("--task", help="brain, wmh, cmb, lacune, epvs, csvd, ccm, tumor or all (repeatable)."),
     ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="TASK=PATH: use this trained model for TASK (repeatable)."),
+    ] = None,
+    brain: Annotated[
+        str, typer.Option(help="Brain extraction: auto, deepbet, deepbet-t1, nonzero (stripped).")
+    ] = "auto",
+    bias: Annotated[bool, typer.Option(help="N4 bias-field correction.")] = True,
+    register: Annotated[bool, typer.Option(help="Co-register every sequence to the reference.")] = True,
+    locate: Annotated[bool, typer.Option(help="Atlas regions, lobes and sides for every lesion.")] = True,
     tta: Annotated[bool, typer.Option(help="Mirror test-time augmentation.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
@@ -188,8 +198,25 @@ def segment(
     def progress(stage: str, fraction: float) -> None:
         typer.secho(f"[{fraction:4.0%}] {stage}", err=True, fg=typer.colors.CYAN)
 
+    models: dict[str, str] = {}
+    for item in model or []:
+        name, sep, path = item.partition("=")
+        if not sep or not path:
+            raise InputError(f"--model {item!r}: expected TASK=PATH, e.g. --model wmh=runs/wmh/best.pt")
+        models[name.strip().lower()] = path
     result = run_segment(
-        input, output, tasks=task, overrides=overrides, progress=progress, tta=tta, device=device
+        input,
+        output,
+        tasks=task,
+        overrides=overrides,
+        progress=progress,
+        models=models,
+        tta=tta,
+        device=device,
+        brain=brain,
+        bias_correct=bias,
+        register=register,
+        locate=locate,
     )
     _print_result(result.summary, result.lesions)
     typer.echo(f"outputs in {result.output}")

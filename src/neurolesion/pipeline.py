@@ -140,6 +140,10 @@ def segment(
     models: Mapping[str, str | os.PathLike[str]] | None = None,
     tta: bool = False,
     device: str = "cpu",
+    brain: str = "auto",
+    bias_correct: bool = True,
+    register: bool = True,
+    locate: bool = True,
 ) -> SegmentResult:
     """Segment one case and write every output of the contract into `output`.
 
@@ -152,6 +156,12 @@ def segment(
         models: task -> model file or folder, instead of the shipped default for that task.
         tta: mirror test-time augmentation (slower, slightly more accurate).
         device: ``cpu`` or ``cuda``.
+        brain: brain extraction method (``auto``; ``nonzero`` for already skull-stripped images; see
+            `neurolesion.preprocess.brain.available_methods`).
+        bias_correct: N4 bias-field correction before anything else.
+        register: rigid co-registration of every sequence to the reference (else trust the scanner).
+        locate: register the atlas to give each lesion its region, lobe and side (and the CSVD scores
+            their locations).
 
     Returns:
         The SegmentResult (summary.json content, lesion rows, written files).
@@ -170,7 +180,7 @@ def segment(
     ref = case.reference_volume
     warnings: list[str] = []
     with clock.stage("preprocess", 0.1):
-        prepared = prepare(case)
+        prepared = prepare(case, brain=brain, bias_correct=bias_correct, register=register)
         warnings.extend(prepared.warnings)
     brain_native = prepared.native_brain_mask()
 
@@ -199,8 +209,9 @@ def segment(
     with clock.stage("analysis", 0.85):
         anatomy = None
         try:
-            anatomy = atlas_to_case(ref, brain_native)
-            warnings.extend(anatomy.warnings)
+            if locate:
+                anatomy = atlas_to_case(ref, brain_native)
+                warnings.extend(anatomy.warnings)
         except Exception as exc:
             log.exception("atlas registration failed")
             warnings.append(f"anatomical regions unavailable: atlas registration failed ({exc})")

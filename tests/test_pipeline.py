@@ -1,0 +1,120 @@
+"""`segment` end to end on a small skull-stripped phantom with tiny untrained models: the output contract."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from neurolesion import InputError
+from neurolesion.analysis import LESION_COLUMNS
+from neurolesion.metrics import dice
+from neurolesion.models.card import ModelCard, save_model
+from neurolesion.models.config import ModelConfig
+from neurolesion.models.networks import build_network
+from neurolesion.pipeline import segment
+from tests.conftest import write_nifti
+
+# An oblique, anisotropic, left-right flipped grid: outputs must come back on exactly this grid.
+AFFINE = np.array(
+    [
+        [-0.9, 0.1, 0.0, 80.0],
+        [0.1, 0.9, 0.0, -100.0],
+        [0.0, 0.0, 2.5, -40.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+FAST = {"brain": "nonzero", "bias_correct": False, "register": False, "locate": False}
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A skull-stripped 'head': an ellipsoid of tissue (zero outside) with bright blobs on FLAIR."""
+    root = tmp_path_factory.mktemp("phantom")
+    rng = np.random.default_rng(1)
+    x, y, z = np.ogrid[:48, :56, :20]
+    brain = ((x - 24) / 20) ** 2 + ((y - 28) / 24) ** 2 + ((z - 10) / 8.5) ** 2 < 1
+    flair = np.where(brain, rng.normal(100, 5, brain.shape), 0)
+    for cx, cy, cz in ((15, 20, 10), (30, 35, 8)):
+        flair[((x - cx) ** 2 + (y - cy) ** 2 + ((z - cz) * 2.8) ** 2) < 16] = 250
+    t1 = np.where(brain, rng.normal(80, 5, brain.shape), 0)
+    write_nifti(root / "FLAIR.nii.gz", flair.astype(np.float32), AFFINE)
+    write_nifti(root / "T1.nii.gz", t1.astype(np.float32), AFFINE)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    out = {}
+    for task, inputs in (("wmh", ("flair", "t1")), ("lacune", ("flair", "t1"))):
+        cfg = ModelConfig(
+            arch="unet", inputs=inputs, outputs=(task,), channels=(4, 8), res_units=0, patch_size=(32, 32, 32)
+        )
+        out[task] = save_model(root / f"{task}.pt", build_network(cfg), cfg, ModelCard.for_config(task, cfg))
+    return out
+
+
+def test_outputs_follow_the_contract_on_the_input_grid(
+    phantom: Path, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    stages: list[str] = []
+    result = segment(
+        phantom, tmp_path / "out", models=tiny_models, progress=lambda s, f: stages.append(s), **FAST
+    )
+    out = result.output
+    expected = {"brain_mask.nii.gz", "lesions.csv", "summary.json", "report.html"}
+    expected |= {f"{t}_{kind}.nii.gz" for t in ("wmh", "lacune") for kind in ("labels", "probability")}
+    assert expected <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.parent.iterdir() if "partial" in p.name]
+    for name in expected - {"lesions.csv", "summary.json", "report.html"}:
+        img = nib.load(str(out / name))
+        assert img.shape == (48, 56, 20) and np.allclose(img.affine, AFFINE, atol=1e-4), name
+    brain = np.asarray(nib.load(str(out / "brain_mask.nii.gz")).dataobj)
+    flair = np.asarray(nib.load(str(phantom / "FLAIR.nii.gz")).dataobj)
+    # The mask went to the 1 mm model grid and back: equal up to boundary voxels.
+    assert dice(brain > 0, flair > 0) > 0.97
+    with (out / "lesions.csv").open() as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames or ()) == LESION_COLUMNS
+        rows = list(reader)
+    labels = np.asarray(nib.load(str(out / "wmh_labels.nii.gz")).dataobj)
+    assert sum(r["task"] == "wmh" for r in rows) == len(np.unique(labels[labels > 0]))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input"]["reference"] == "flair"
+    assert summary["tasks_run"] == ["brain", "wmh", "lacune"]
+    assert "epvs" in summary["tasks_skipped"] and "cmb" in summary["tasks_skipped"]
+    assert {"load", "preprocess", "model:wmh", "model:lacune", "analysis", "write"} <= set(
+        summary["timings_s"]
+    )
+    assert stages[0] == "load" and stages[-1] == "done"
+
+
+def test_a_failing_task_does_not_lose_the_others(
+    phantom: Path, tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import neurolesion.infer.predict as predict
+
+    real = predict.predict_volume
+
+    def flaky(model, image, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if model.card.tasks == ("lacune",):
+            raise RuntimeError("simulated crash")
+        return real(model, image, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "predict_volume", flaky)
+    result = segment(phantom, tmp_path / "out", models=tiny_models, **FAST)
+    assert result.summary["tasks_failed"] == {"lacune": "RuntimeError: simulated crash"}
+    assert (result.output / "wmh_labels.nii.gz").is_file()
+    assert not (result.output / "lacune_labels.nii.gz").exists()
+
+
+def test_missing_sequence_for_a_named_task_writes_nothing(phantom: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"cmb needs t2star/swi"):
+        segment(phantom, tmp_path / "out", tasks=["cmb"], **FAST)
+    assert not (tmp_path / "out").exists()
+    assert list(tmp_path.iterdir()) == []
