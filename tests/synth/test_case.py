@@ -65,7 +65,7 @@ def test_truth_matches_the_tissue_codes() -> None:
     assert not (case.anatomy[~wmh] == LesionTissue.WMH).any()
     assert all(r.volume_ml > 0 and "centre_mm" in r.extra for r in case.records)
     for r in case.records:  # the centre is on the label grid
-        assert case.labels["wmh"][tuple(int(round(v)) for v in r.centre_vox)] == r.id
+        assert case.labels["wmh"][tuple(round(v) for v in r.centre_vox)] == r.id
 
 
 def test_later_lesions_take_voxels_from_earlier_truth() -> None:
