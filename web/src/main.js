@@ -218,8 +218,11 @@ async function loadImages() {
       await nvImage(`labels-${task}`, { colormap: o.colour, opacity: hidden ? 0 : o.opacity, cal_min: 0.5, cal_max: 1 }),
     )
   }
+  // keep the crosshair on the same scanner position when the background (and so the grid) changes
+  const mm = nv.volumes.length ? nv.frac2mm(nv.scene.crosshairPos, 0, true) : null
   while (nv.volumes.length) nv.removeVolumeByIndex(0)
   for (const image of images) nv.addVolume(image)
+  if (mm) nv.scene.crosshairPos = nv.mm2frac(mm, 0, true)
   nv.updateGLVolume()
   $('canvas-box').dataset.loaded = String(images.length)
 }
@@ -292,6 +295,7 @@ function jumpTo(row) {
 function renderLesions(rows) {
   state.job.lesions = rows
   const body = $('lesion-table').tBodies[0]
+  const corrected = new Set(state.job.reviews.map((review) => review.task))
   body.replaceChildren(
     ...rows.map((row) => {
       const tr = document.createElement('tr')
@@ -309,7 +313,7 @@ function renderLesions(rows) {
         cell(row.lobe),
         cell([row.centroid_x, row.centroid_y, row.centroid_z].map((v) => Number(v).toFixed(1)).join(', ')),
         cell(conf),
-        cell(state.accepted.has(key) ? 'accepted' : state.job.corrected ? 'corrected' : 'AI'),
+        cell(state.accepted.has(key) ? 'accepted' : corrected.has(row.task) ? 'corrected' : 'AI'),
       )
       const actions = document.createElement('td')
       const accept = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Accept' })

@@ -250,7 +250,11 @@ def save_correction(
     all_rows = read_lesions(current_lesions_path(job_root))
     ai_rows = [r for r in read_lesions(job_root / "output" / "lesions.csv") if r.get("task") == task]
     rows = _accepted_rows(accepted, ai_volume.affine, task, prob, ai, ai_rows)
-    write_lesions(job_root / "review" / "lesions.csv", [r for r in all_rows if r.get("task") != task] + rows)
+    order = {name: i for i, name in enumerate(dict.fromkeys(r.get("task") for r in [*all_rows, *rows]))}
+    merged = sorted(
+        [r for r in all_rows if r.get("task") != task] + rows, key=lambda r: (order[r.get("task")], r["id"])
+    )
+    write_lesions(job_root / "review" / "lesions.csv", merged)
     voxel_ml = float(np.prod(ai_volume.spacing)) / 1000.0
     return compare(ai, accepted, voxel_ml, reviewer_accepted) | {"rows": rows}
 
