@@ -31,7 +31,7 @@ from neurolesion.io.case import REFERENCE_ORDER
 from neurolesion.registry import SEQUENCES, TASKS, expand_tasks
 from neurolesion.synth import acquisition as acqmod
 from neurolesion.synth import contrast
-from neurolesion.synth.deform import HeadConfig, random_head
+from neurolesion.synth.deform import HeadConfig, random_head, upsample
 from neurolesion.synth.head import Head
 from neurolesion.synth.lesions.base import LesionRecord, LesionSet
 from neurolesion.volume import Volume
@@ -359,7 +359,7 @@ def simulate_case(
     field_t = float(rng.choice(cfg.field_strengths))
     props = contrast.jittered_properties(field_t, rng, cfg.property_jitter)
     props = contrast.vary_conspicuity(props, rng, cfg.lesion_conspicuity)
-    texture = _texture(head.labels.shape, rng)
+    texture = _texture(head.labels.shape, rng, float(np.mean(head.spacing)))
     brain = head.brain_mask()
     work_spacing = head.spacing
 
@@ -472,9 +472,13 @@ def _region_code(name: str) -> int:
         return int(Region.NONE)
 
 
-def _texture(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Zero-mean unit-variance smooth random field (about 1.5 mm correlation) shared by all sequences."""
-    t = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), 1.0)
+def _texture(shape: tuple[int, ...], rng: np.random.Generator, spacing: float) -> np.ndarray:
+    """Zero-mean unit-variance random field shared by all sequences: fine grain (about 1.5 mm) plus
+    slow variation (about 1 cm, like tracts and caps), equal parts."""
+    fine = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), 1.0 / spacing)
+    nodes = tuple(max(int(n * spacing / 10.0), 2) for n in shape)
+    coarse = upsample(rng.standard_normal(nodes, dtype=np.float32), shape)
+    t = fine / max(float(fine.std()), 1e-6) + coarse / max(float(coarse.std()), 1e-6)
     t /= max(float(t.std()), 1e-6)
     return t
 

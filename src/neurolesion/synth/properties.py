@@ -59,7 +59,7 @@ def _p(
     t2s_3: float,
     chi: float = 0.0,
     gad: float = 0.0,
-    texture: float = 0.05,
+    texture: float = 0.07,
 ) -> TissueProperties:
     return TissueProperties(pd, {1.5: t1_15, 3.0: t1_3}, t2, {1.5: t2s_15, 3.0: t2s_3}, chi, gad, texture)
 
@@ -68,7 +68,7 @@ PROPERTIES: dict[int, TissueProperties] = {
     # normal anatomy
     Tissue.BACKGROUND: _p(0.0, 1000, 1000, 1, 1, 1, texture=0.0),
     Tissue.CORTICAL_GM: _p(0.80, 1100, 1330, 100, 84, 66),
-    Tissue.WM: _p(0.69, 650, 830, 75, 68, 53, texture=0.04),
+    Tissue.WM: _p(0.69, 650, 830, 75, 68, 53, texture=0.06),
     Tissue.CAUDATE: _p(0.80, 1000, 1250, 85, 65, 50),
     Tissue.PUTAMEN: _p(0.78, 950, 1100, 78, 55, 40),
     Tissue.PALLIDUM: _p(0.72, 750, 900, 62, 38, 25, chi=0.10),
