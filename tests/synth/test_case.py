@@ -133,3 +133,35 @@ def test_unknown_names_are_input_errors() -> None:
         simulate_case(0, ["brain"], ["dwi"], FAST)
     with pytest.raises(InputError, match="task"):
         simulate_case(0, ["stroke"], None, FAST)
+
+
+def test_synth_command_writes_cases_and_rejects_bad_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neurolesion.cli import app
+
+    cfg = tmp_path / "fast.yaml"
+    cfg.write_text("working_downsample: 2\nspacing: 2.0\n")
+    runner = CliRunner()
+    out = tmp_path / "cases"
+    args = [
+        "synth",
+        "-o",
+        str(out),
+        "--task",
+        "brain",
+        "-s",
+        "flair",
+        "--n",
+        "2",
+        "--seed",
+        "3",
+        "-c",
+        str(cfg),
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["case_000003", "case_000004"]
+    assert (out / "case_000003" / "flair.nii.gz").exists() and (out / "case_000003" / "case.json").exists()
+    bad = runner.invoke(app, ["synth", "-o", str(out), "--grid", "oblique", "-c", str(cfg)])
+    assert bad.exit_code == 2
