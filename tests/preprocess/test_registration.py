@@ -64,3 +64,8 @@ def test_nmi_is_higher_for_dependent_samples() -> None:
     rng = np.random.default_rng(1)
     a = rng.random(5000)
     assert normalised_mutual_information(a, a**2) > normalised_mutual_information(a, rng.random(5000)) + 0.3
+
+
+def test_summary_is_json_safe() -> None:
+    figures = RigidTransform(np.eye(4)).summary()
+    assert figures["rotation_deg"] == 0.0 and figures["nmi_before"] is None

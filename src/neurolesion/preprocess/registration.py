@@ -57,15 +57,16 @@ class RigidTransform:
         """Length (mm) of the translation part."""
         return float(np.linalg.norm(self.matrix[:3, 3]))
 
-    def summary(self) -> dict[str, float]:
-        """Figures for logs and summary.json."""
-        return {
-            "rotation_deg": round(self.rotation_deg, 3),
-            "translation_mm": round(self.translation_mm, 3),
-            "nmi_before": round(self.nmi_before, 4),
-            "nmi_after": round(self.nmi_after, 4),
-            "mattes_mi": round(self.metric, 4),
+    def summary(self) -> dict[str, float | None]:
+        """Figures for logs and summary.json (None where not measured, e.g. for the reference itself)."""
+        figures = {
+            "rotation_deg": self.rotation_deg,
+            "translation_mm": self.translation_mm,
+            "nmi_before": self.nmi_before,
+            "nmi_after": self.nmi_after,
+            "mattes_mi": self.metric,
         }
+        return {key: round(value, 4) if np.isfinite(value) else None for key, value in figures.items()}
 
 
 def to_sitk(volume: Volume, channel: int = 0) -> sitk.Image:
