@@ -162,6 +162,10 @@ def test_corrections_keep_both_versions_update_table_and_log_dice(
         archive.namelist()
     )
 
+    report = client.get(f"/api/jobs/{job_id}/export/report", headers=AUTH)
+    assert report.status_code == 200, report.text
+    assert "attachment" in report.headers["content-disposition"] and "<html" in report.text.lower()
+
     log = client.get(f"/api/review-log.csv?job_id={job_id}", headers=AUTH)
     rows = list(csv.DictReader(io.StringIO(log.text)))
     assert {r["status"] for r in rows} == {"edited", "deleted", "added"}

@@ -19,6 +19,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,6 +110,22 @@ def _dicom_zip(folder: Path) -> tuple[Path, Path]:
     return archive, series
 
 
+def _draw_filled_square(page: Any, lesion_id: int) -> None:
+    """Draw a filled square (about 3 voxels wide) around the middle of the axial view with the pen."""
+    page.click("[data-view=axial]")
+    page.fill("#pen-value", str(lesion_id))
+    page.check("#pen-fill")
+    page.click("#pen-draw")
+    box = page.locator("#gl").bounding_box()
+    x, y, half = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 30
+    page.mouse.move(x - half, y - half)
+    page.mouse.down()
+    for dx, dy in ((half, -half), (half, half), (-half, half), (-half, -half)):
+        page.mouse.move(x + dx, y + dy, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+
+
 def _red_pixels(png: bytes) -> int:
     import matplotlib.image as mpimg
 
@@ -167,10 +184,12 @@ def test_upload_review_correct_and_export_rtstruct(server: str, tmp_path: Path) 
         page.locator("#lesion-table tbody tr >> nth=1").get_by_role("button", name="Delete").click()
         page.wait_for_selector("#edit-status:has-text('deleted')")
         page.locator("#lesion-table tbody tr >> nth=0").get_by_role("button", name="Accept").click()
+        _draw_filled_square(page, lesion_id=5)
         page.click("#edit-save")
         page.wait_for_selector("#edit-status:has-text('saved')", timeout=30_000)
         page.screenshot(path=str(shots / "corrected.png"))
-        assert page.locator("#lesion-table tbody tr").count() == len(LESIONS) - 1
+        ids = page.locator("#lesion-table tbody tr td:first-child").all_text_contents()
+        assert ids == ["1", "5"]  # lesion 2 deleted, lesion 5 drawn
         assert float(page.get_attribute("#review-summary", "data-case-dice") or "nan") < 1.0
 
         with page.expect_download(timeout=60_000) as download:
@@ -188,4 +207,21 @@ def test_upload_review_correct_and_export_rtstruct(server: str, tmp_path: Path) 
     contours = rasterise_rtstruct(rtstruct, series)
     kept = np.zeros(SHAPE, bool)
     kept[LESIONS[1]] = True
-    assert np.array_equal(contours > 0, kept)
+    accepted = _accepted_labels(server)
+    assert np.array_equal(accepted == 1, kept & (accepted != 5))  # the square may paint over a corner
+    assert (accepted == 5).sum() >= 4 and not (accepted == 2).any()
+    for lesion_id in (1, 5):  # geometry survives browser, NiiVue, the server and the RTSTRUCT
+        roi = int(np.bincount(contours[accepted == lesion_id]).argmax())
+        assert roi > 0 and np.array_equal(contours == roi, accepted == lesion_id)
+
+
+def _accepted_labels(server: str) -> np.ndarray:
+    import gzip
+
+    import httpx
+    import nibabel as nib
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    (job,) = httpx.get(f"{server}/api/jobs", headers=auth).json()
+    data = httpx.get(f"{server}/api/jobs/{job['id']}/images/labels-wmh", headers=auth).content
+    return np.asarray(nib.Nifti1Image.from_bytes(gzip.decompress(data)).dataobj)

@@ -112,6 +112,7 @@ def _report(job_root: Path, target: Path) -> Path:
             images,
             _current_labels(job_root),
             brain=brain,
+            pdf=False,
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         return Path(shutil.move(str(written), target))
