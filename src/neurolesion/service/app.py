@@ -326,6 +326,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             raise HTTPException(
                 status_code=404, detail=f"{kind}: not available for this job ({exc})"
             ) from None
+        except Exception as exc:
+            log.error("job %s: export %s failed: %s", job_id, kind, type(exc).__name__)
+            raise HTTPException(
+                status_code=500, detail=f"{kind} could not be built: {type(exc).__name__}"
+            ) from None
         if not file.is_file():
             raise HTTPException(
                 status_code=404, detail=f"{kind}: the pipeline wrote no such output for this job"
