@@ -3,6 +3,7 @@
     python benchmarks/bench_preprocess.py                 # timings of prepare() on the real 1 mm cases
     python benchmarks/bench_preprocess.py --dice          # brain Dice on the real longitudinal scans
     python benchmarks/bench_preprocess.py --dice --overlays docs/preprocess   # and the overlay PNGs
+    python benchmarks/bench_preprocess.py --overlays docs/preprocess          # the overlay PNGs only
 
 Dice is measured in the common space of real-ms/longitudinal: a mask on a sequence's native grid is carried
 to the FLAIR by our rigid registration and to the common space by `studyN_FLAIR_to_common_space.txt`, which
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -81,7 +83,7 @@ def overlay_png(prepared: Prepared, path: Path, title: str) -> None:
             index[axis] = centre[axis]
             section = np.rot90(board[tuple(index)])
             ax = axes[row, col]
-            ax.imshow(np.clip(section, -2.5, 3.5), cmap="gray", aspect="auto" if axis != 2 else "equal")
+            ax.imshow(np.clip(section, -2.5, 3.5), cmap="gray")  # model grid: isotropic, true aspect
             ax.contour(
                 np.rot90(prepared.brain_mask[tuple(index)]), levels=[0.5], colors="yellow", linewidths=0.6
             )
@@ -118,6 +120,12 @@ def run_dice(overlays: Path | None) -> None:
             overlay_png(prepared, overlays / f"{patient}_study{study}.png", f"{patient} study {study}")
 
 
+def run_overlays(folder: Path) -> None:
+    for patient, study in STUDIES:
+        prepared = prepare(longitudinal_case(patient, study))
+        overlay_png(prepared, folder / f"{patient}_study{study}.png", f"{patient} study {study}")
+
+
 def run_timing(repeats: int) -> None:
     cases: dict[str, Case] = {}
     if LONGITUDINAL.is_dir():
@@ -131,10 +139,14 @@ def run_timing(repeats: int) -> None:
         raise SystemExit(f"no real data at {DATA}; nothing to time")
     for name, case in cases.items():
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             prepared = prepare(case)
-            total = time.perf_counter() - start
-            print(f"{name}: model grid {prepared.grid.shape}, {total:.1f} s total, steps {prepared.timings}")
+            total, cpu = time.perf_counter() - start, time.process_time() - cpu
+            print(
+                f"{name}: model grid {prepared.grid.shape}, {total:.1f} s wall ({cpu:.1f} s CPU, all threads)"
+            )
+            print(f"  steps (wall s): {prepared.timings}")
+    print(f"load average during the run: {os.getloadavg()} on {os.cpu_count()} cores")
 
 
 def main() -> None:
@@ -142,12 +154,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dice", action="store_true", help="brain Dice on the real longitudinal scans")
-    parser.add_argument("--overlays", type=Path, help="folder for registration overlay PNGs (with --dice)")
+    parser.add_argument("--overlays", type=Path, help="folder for registration overlay PNGs")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.dice:
         run_dice(args.overlays)
+    elif args.overlays:
+        run_overlays(args.overlays)
     else:
         run_timing(args.repeats)
 
