@@ -155,6 +155,9 @@ def test_upload_review_correct_and_export_rtstruct(server: str, tmp_path: Path) 
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None
+        )
         page.goto(f"{server}/#token={TOKEN}")
         assert "token" not in page.url  # the token leaves the address bar at once
 
