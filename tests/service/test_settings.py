@@ -32,3 +32,14 @@ def test_token_is_generated_once_and_kept_private(tmp_path: Path) -> None:
     assert generated and not regenerated and first.token == again.token and len(first.token) > 30
     assert (tmp_path / "token").stat().st_mode & 0o077 == 0
     assert ensure_token(ServiceSettings(data_dir=tmp_path, token="given"))[0].token == "given"
+
+
+def test_serve_command_refuses_bad_settings_with_exit_code_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neurolesion.cli import app
+
+    file = tmp_path / "serve.yaml"
+    file.write_text("concurrency: 0\n")
+    result = CliRunner().invoke(app, ["serve", "--config", str(file)])
+    assert result.exit_code == 2 and "concurrency" in result.output
