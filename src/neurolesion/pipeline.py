@@ -332,7 +332,7 @@ def _write_outputs(
     files["lesions"] = stage / "lesions.csv"
     series = case.source.get("dicom_series", {}).get(case.reference)
     if series is not None:
-        files.update(_write_dicom(stage, series, labels, rows, summary))
+        files.update(write_dicom_outputs(stage, series, labels, rows, summary))
     from neurolesion.report import write_report
 
     try:
@@ -347,14 +347,25 @@ def _write_outputs(
     return files
 
 
-def _write_dicom(
+def write_dicom_outputs(
     stage: Path,
     series: Any,
     labels: Mapping[str, np.ndarray],
     rows: list[dict[str, Any]],
     summary: dict[str, Any],
 ) -> dict[str, Path]:
-    """RTSTRUCT (one ROI per lesion) and SEG (one segment per task) referencing the source series."""
+    """Write rtstruct.dcm (one ROI per lesion) and seg.dcm (one segment per task) referencing `series`.
+
+    Args:
+        stage: folder to write into.
+        series: the source `io.dicom.DicomSeries` (the reference sequence) the label maps lie on.
+        labels: task -> instance label map on the series' grid.
+        rows: lesion table rows (for the ROI names: type and number).
+        summary: its ``warnings`` list receives the reason when a DICOM output cannot be written.
+
+    Returns:
+        name -> path of what was written (``rtstruct``, ``seg``).
+    """
     from neurolesion.io.dicomseg import write_seg
     from neurolesion.io.rtstruct import write_rtstruct
 

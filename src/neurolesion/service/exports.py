@@ -63,7 +63,7 @@ def _nifti_zip(job_root: Path, target: Path) -> Path:
 def _dicom_exports(job_root: Path, request: dict[str, Any], target_dir: Path) -> dict[str, Path]:
     """RTSTRUCT and SEG of the accepted labels, referencing the uploaded DICOM series."""
     from neurolesion.io.case import load_case
-    from neurolesion.pipeline import _write_dicom
+    from neurolesion.pipeline import write_dicom_outputs
 
     summary = json.loads((job_root / "output" / "summary.json").read_text())
     if summary.get("input", {}).get("kind") != "dicom":
@@ -80,7 +80,7 @@ def _dicom_exports(job_root: Path, request: dict[str, Any], target_dir: Path) ->
         )
     notes: dict[str, Any] = {"warnings": []}
     with tempfile.TemporaryDirectory(dir=job_root) as stage:
-        files = _write_dicom(
+        files = write_dicom_outputs(
             Path(stage),
             series,
             _current_labels(job_root),
