@@ -298,10 +298,11 @@ def synth(
         cfg = SynthConfig.from_dict({**_shallow(cfg), "spacing": spacing}, "--spacing")
     if grid is not None:
         cfg = SynthConfig.from_dict({**_shallow(cfg), "grid": grid}, "--grid")
-    seqs = [check_sequence(s) for s in sequences] if sequences else None
+    seqs = [check_sequence(s) for v in sequences for s in v.split(",") if s] if sequences else None
+    tasks = [t for v in task for t in v.split(",") if t]
     with typer.progressbar(range(n), label="simulating", file=sys.stderr) as bar:
         for i in bar:
-            case = simulate_case(seed + i, task, seqs, cfg)
+            case = simulate_case(seed + i, tasks, seqs, cfg)
             folder = output / case.case_id
             case.write(folder)
             if preview:

@@ -151,7 +151,7 @@ def test_synth_command_writes_cases_and_rejects_bad_options(tmp_path: Path) -> N
         "--task",
         "brain",
         "-s",
-        "flair",
+        "flair,t1",
         "--n",
         "2",
         "--seed",
@@ -162,6 +162,6 @@ def test_synth_command_writes_cases_and_rejects_bad_options(tmp_path: Path) -> N
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == ["case_000003", "case_000004"]
-    assert (out / "case_000003" / "flair.nii.gz").exists() and (out / "case_000003" / "case.json").exists()
+    assert {"flair.nii.gz", "t1.nii.gz", "case.json"} <= {p.name for p in (out / "case_000003").iterdir()}
     bad = runner.invoke(app, ["synth", "-o", str(out), "--grid", "oblique", "-c", str(cfg)])
     assert bad.exit_code == 2
