@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 from scipy.spatial.transform import Rotation
 
+from neurolesion.errors import InputError
 from neurolesion.preprocess.registration import (
     RigidTransform,
     matrix_from_itk_file,
@@ -69,3 +71,24 @@ def test_nmi_is_higher_for_dependent_samples() -> None:
 def test_summary_is_json_safe() -> None:
     figures = RigidTransform(np.eye(4)).summary()
     assert figures["rotation_deg"] == 0.0 and figures["nmi_before"] is None
+
+
+def test_reads_matrix_offset_transform_files(tmp_path: object) -> None:
+    # the format of real-ms's studyN_FLAIR_to_common_space.txt, which SimpleITK reads as a generic transform
+    path = f"{tmp_path}/m.txt"
+    with open(path, "w") as file:
+        file.write(
+            "#Insight Transform File V1.0\n#Transform 0\nTransform: MatrixOffsetTransformBase_double_3_3\n"
+            "Parameters: 1 0 0 0 1 0 0 0 1 2 -3 4\nFixedParameters: 0 0 0\n"
+        )
+    matrix = matrix_from_itk_file(path)
+    assert np.allclose(matrix[:3, :3], np.eye(3))
+    assert np.allclose(matrix[:3, 3], [-2.0, 3.0, 4.0])  # LPS translation seen in RAS
+
+
+def test_unreadable_transform_file_is_an_input_error(tmp_path: object) -> None:
+    path = f"{tmp_path}/bad.txt"
+    with open(path, "w") as file:
+        file.write("not a transform\n")
+    with pytest.raises(InputError, match="bad.txt: cannot be read"):
+        matrix_from_itk_file(path)
