@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from neurolesion.errors import InputError
-from neurolesion.preprocess.brain import available_methods, clean_mask, extract_brain, register_brain_method
+from neurolesion.preprocess.brain import (
+    available_methods,
+    clean_mask,
+    extract_brain,
+    looks_skull_stripped,
+    register_brain_method,
+)
 from neurolesion.volume import Volume
 
 
@@ -40,3 +46,15 @@ def test_errors(head: Volume) -> None:
     other = Volume(head.array, np.diag([1.0, 1.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="one grid"):
         extract_brain({"t1": head, "t2": other}, "nonzero")
+
+
+def test_auto_keeps_the_brain_of_a_stripped_input() -> None:
+    # a 1 l "brain" (sphere of radius 62 mm at 2 mm voxels), zero outside: auto must not run deepbet
+    grid = np.indices((70, 70, 70)) - 34.5
+    sphere = np.sqrt((grid**2).sum(axis=0)) * 2.0 < 62
+    image = np.where(sphere, 50 + np.random.default_rng(0).random(sphere.shape), 0.0)
+    stripped = Volume(image, np.diag([2.0, 2.0, 2.0, 1.0]))
+    assert looks_skull_stripped(stripped)
+    assert np.array_equal(extract_brain({"t1": stripped}), sphere)
+    head = stripped.with_array(np.where(sphere, image, 10.0))  # background not zero: a raw scan
+    assert not looks_skull_stripped(head)

@@ -12,8 +12,8 @@ Built in:
   probabilities averaged and cut at 0.7. Measured on raw clinical FLAIR/T1/T2 (docs/preprocess.md) it beats
   deepbet run on any single contrast.
 - "deepbet-t1": deepbet on T1 (or T1c) only, carried to the other contrasts by the co-registration.
-- "nonzero": for images already skull-stripped (the non-zero voxels of the reference).
-"auto" is "deepbet".
+- "nonzero": for images already skull-stripped (the voxels non-zero in most images).
+"auto" is "nonzero" when the first image (the reference) looks skull-stripped, "deepbet" otherwise.
 
 Example:
     >>> mask = extract_brain({"flair": flair_on_grid, "t1": t1_on_grid})  # doctest: +SKIP
@@ -44,6 +44,8 @@ AUTO_METHOD = "deepbet"
 #: Threshold of the averaged deepbet probability: deepbet's 0.5 over-segments raw clinical scans by 3-6 %
 #: (measured against the expert masks of real-ms/longitudinal); 0.7 removes that bias (docs/preprocess.md).
 DEEPBET_MEAN_THRESHOLD = 0.7
+#: Volume (litres) of the non-zero region that marks an input as already skull-stripped.
+STRIPPED_LITRES: tuple[float, float] = (0.5, 2.0)
 #: Sequences deepbet's T1 network sees as T1-like.
 T1_LIKE: tuple[str, ...] = ("t1", "t1c")
 
@@ -111,18 +113,26 @@ def deepbet_t1(images: Mapping[str, Volume]) -> np.ndarray:
 
 @register_brain_method("nonzero")
 def nonzero(images: Mapping[str, Volume]) -> np.ndarray:
-    """Voxels inside the non-zero region of any image: the brain of already skull-stripped images.
+    """Fraction of the images that are non-zero at each voxel: the brain of already skull-stripped images."""
+    return np.mean([volume.data != 0 for volume in images.values()], axis=0).astype(np.float32)
 
-    The images arrive interpolated onto the model grid, so the edge of the non-zero region is blurred by
-    partial volume; a voxel counts as inside when its value reaches half of the typical (median) tissue
-    value, i.e. when it is at least about half inside the original non-zero region.
+
+def looks_skull_stripped(volume: Volume) -> bool:
+    """True when the non-zero voxels form one compact brain-sized region (the input is already stripped).
+
+    Raw scans have a head of 2.5-4.5 l around the brain (their background may be exactly 0 too); a stripped
+    brain is 0.5-2 l in one piece.
+
+    Example:
+        >>> looks_skull_stripped(Volume(np.ones((10, 10, 10)), np.eye(4)))
+        False
     """
-    inside = []
-    for volume in images.values():
-        magnitude = np.abs(volume.data)
-        typical = float(np.median(magnitude[magnitude > 0])) if magnitude.any() else 0.0
-        inside.append(magnitude > 0.5 * typical)
-    return np.any(inside, axis=0).astype(np.float32)
+    inside = volume.data != 0
+    litres = inside.sum() * np.prod(volume.spacing) / 1e6
+    if not STRIPPED_LITRES[0] <= litres <= STRIPPED_LITRES[1]:
+        return False
+    largest = cc3d.largest_k(inside, k=1, connectivity=26) > 0
+    return bool(largest.sum() >= 0.95 * inside.sum())
 
 
 def clean_mask(probability: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -147,7 +157,7 @@ def extract_brain(
     """Brain mask of co-registered images (all on one grid).
 
     Args:
-        images: sequence name -> Volume, every one on the same grid.
+        images: sequence name -> Volume, every one on the same grid; the reference first.
         method: a name from `available_methods()`, or "auto".
         threshold: probability threshold; the method's own default when None.
 
@@ -158,12 +168,14 @@ def extract_brain(
         InputError: unknown method, or an empty mask (no brain found).
         ValueError: images on different grids.
     """
-    name = AUTO_METHOD if method == "auto" else method
+    first = next(iter(images.values()))
+    name = method
+    if method == "auto":
+        name = "nonzero" if looks_skull_stripped(first) else AUTO_METHOD
     if name not in _METHODS:
         raise InputError(
             f"brain extraction method {method!r} unknown; expected 'auto' or one of {available_methods()}"
         )
-    first = next(iter(images.values()))
     if any(not volume.same_grid(first) for volume in images.values()):
         raise ValueError("brain extraction needs every image on one grid (co-register them first)")
     function, default = _METHODS[name]
