@@ -146,6 +146,13 @@ def run_timing(repeats: int) -> None:
                 f"{name}: model grid {prepared.grid.shape}, {total:.1f} s wall ({cpu:.1f} s CPU, all threads)"
             )
             print(f"  steps (wall s): {prepared.timings}")
+            if (
+                "skull-stripped" in name
+            ):  # the brain is the non-zero part of the input: brain mask without skull
+                truth = case.reference_volume.data != 0
+                print(
+                    f"  brain Dice vs the non-zero voxels of the stripped input: {dice(prepared.native_brain_mask(), truth):.4f}"
+                )
     print(f"load average during the run: {os.getloadavg()} on {os.cpu_count()} cores")
 
 
