@@ -5,8 +5,8 @@ Example:
     >>> from neurolesion.volume import Volume
     >>> v = Volume(np.random.default_rng(0).normal(100, 20, (8, 8, 8)), np.eye(4))
     >>> z = normalize(v, np.ones((8, 8, 8), bool))
-    >>> round(float(z.data.mean()), 6), round(float(z.data.std()), 2)
-    (0.0, 1.0)
+    >>> abs(float(z.data.mean())) < 1e-5, round(float(z.data.std()), 2)
+    (True, 1.0)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def clip_percentiles(
     Example:
         >>> v = Volume(np.arange(1000.0).reshape(10, 10, 10), np.eye(4))
         >>> c = clip_percentiles(v, percentiles=(1, 99))
-        >>> float(c.data.min()), float(c.data.max())
+        >>> round(float(c.data.min()), 2), round(float(c.data.max()), 2)
         (9.99, 989.01)
     """
     inside = _mask_of(volume, mask)
