@@ -77,3 +77,14 @@ def test_bad_input_is_an_input_error(array: np.ndarray, affine: np.ndarray, mess
     case = Case({"flair": make_head(), "t1": Volume(array, affine, "t1.nii.gz")}, reference="flair")
     with pytest.raises(InputError, match=message):
         prepare(case, brain="test-phantom")
+
+
+def test_prepare_without_bias_and_registration_trusts_the_scanner() -> None:
+    prepared = prepare(
+        _case(), spacing=(2.0, 2.0, 2.0), bias_correct=False, register=False, brain="test-phantom"
+    )
+    assert prepared.grid.shape == HEAD.shape
+    assert np.array_equal(prepared.registration["t1"].matrix, np.eye(4))
+    assert "bias" not in prepared.timings and "register" not in prepared.timings
+    labels = prepared.to_native(prepared.brain_mask.astype(np.float32) * 2, order="label")
+    assert set(np.unique(labels)) == {0.0, 2.0}
