@@ -83,6 +83,9 @@ class Prepared:
 
         Returns:
             (X, Y, Z) float32 array with the shape of the native `seq` image.
+
+        Raises:
+            ValueError: unknown sequence, or an array not on the model grid.
         """
         if seq not in self.native:
             raise ValueError(f"sequence {seq!r} is not in this case ({sorted(self.native)})")
