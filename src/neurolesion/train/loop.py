@@ -251,7 +251,7 @@ def _cases(
         "train_cases": len(train_dirs),
     }
     info.update(_simulator_info(s.folder))
-    store = CaseStore(train_dirs, m.inputs, m.outputs) if s.source != "synth" else None
+    store = CaseStore(train_dirs, m.inputs, m.outputs, s.cache_cases) if s.source != "synth" else None
     return store, val, info
 
 
