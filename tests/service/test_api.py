@@ -255,3 +255,23 @@ def test_dicom_study_exports_rtstruct_and_seg_of_the_accepted_labels(
 def job_affine(client: TestClient, job_id: str) -> Any:
     image = client.get(f"/api/jobs/{job_id}/images/ai-labels-wmh", headers=AUTH).content
     return nib.Nifti1Image.from_bytes(gzip.decompress(image)).affine
+
+
+def test_dicom_study_without_lesion_maps_answers_404_not_500(service: Service, tmp_path: Path) -> None:
+    """A real run with no lesion model installed delivers the brain mask only: no RTSTRUCT/SEG to build."""
+    from tests.helpers.dicom_writer import grid_affine, phantom, write_series
+
+    client, data_dir = service
+    shape = (24, 28, 20)
+    affine = grid_affine("axial", shape, (1.0, 1.0, 1.5))
+    written = write_series(tmp_path / "t1", phantom(affine, shape), affine, description="t1_mprage")
+    files = [(f"study/{p.name}", p.read_bytes()) for p in written.paths]
+    job = wait_for(client, upload(client, files).json()["id"])
+    assert job["status"] == "done", job
+    output = data_dir / "jobs" / job["id"] / "output"
+    for name in ("wmh_labels.nii.gz", "wmh_probability.nii.gz", "rtstruct.dcm", "seg.dcm"):
+        (output / name).unlink(missing_ok=True)  # as the real pipeline leaves it when tasks are skipped
+    for kind in ("rtstruct", "seg"):
+        response = client.get(f"/api/jobs/{job['id']}/export/{kind}", headers=AUTH)
+        assert response.status_code == 404, response.text
+        assert "no lesion label map" in response.json()["detail"]

@@ -78,6 +78,8 @@ def _dicom_exports(job_root: Path, request: dict[str, Any], target_dir: Path) ->
         raise InputError(
             "the reference sequence of this study is not a DICOM series; no RTSTRUCT/SEG possible"
         )
+    if not _tasks(job_root):
+        raise FileNotFoundError("no lesion label map in this job (its lesion tasks were skipped)")
     notes: dict[str, Any] = {"warnings": []}
     with tempfile.TemporaryDirectory(dir=job_root) as stage:
         files = write_dicom_outputs(
@@ -131,7 +133,7 @@ def export_file(job_root: Path, kind: str, request: dict[str, Any]) -> Path:
 
     Raises:
         InputError: unknown kind, or a DICOM export of a study that was not DICOM.
-        FileNotFoundError: the pipeline did not write that output.
+        FileNotFoundError: the pipeline did not write that output, or the job has no lesion label map.
     """
     if kind not in EXPORTS:
         raise InputError(f"export {kind!r}: unknown; expected one of {sorted(EXPORTS)}")
