@@ -79,7 +79,7 @@ def _dicom_exports(job_root: Path, request: dict[str, Any], target_dir: Path) ->
             "the reference sequence of this study is not a DICOM series; no RTSTRUCT/SEG possible"
         )
     if not _tasks(job_root):
-        raise FileNotFoundError("no lesion label map in this job (its lesion tasks were skipped)")
+        raise FileNotFoundError("no lesion label map: the lesion tasks of this job were skipped")
     notes: dict[str, Any] = {"warnings": []}
     with tempfile.TemporaryDirectory(dir=job_root) as stage:
         files = write_dicom_outputs(
