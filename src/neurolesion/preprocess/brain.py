@@ -113,8 +113,18 @@ def deepbet_t1(images: Mapping[str, Volume]) -> np.ndarray:
 
 @register_brain_method("nonzero")
 def nonzero(images: Mapping[str, Volume]) -> np.ndarray:
-    """Fraction of the images that are non-zero at each voxel: the brain of already skull-stripped images."""
-    return np.mean([volume.data != 0 for volume in images.values()], axis=0).astype(np.float32)
+    """Fraction of the images that are non-zero at each voxel: the brain of already skull-stripped images.
+
+    The images arrive interpolated onto the model grid, so the edge of each non-zero region is blurred by
+    partial volume; a voxel counts as non-zero when its value reaches half of the image's typical (median)
+    non-zero value, i.e. when it is at least about half inside the original region.
+    """
+    inside = []
+    for volume in images.values():
+        magnitude = np.abs(volume.data)
+        typical = float(np.median(magnitude[magnitude > 0])) if magnitude.any() else 0.0
+        inside.append(magnitude > 0.5 * typical)
+    return np.mean(inside, axis=0).astype(np.float32)
 
 
 def looks_skull_stripped(volume: Volume) -> bool:
