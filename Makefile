@@ -48,7 +48,9 @@ WEB_IF_NPM := $(if $(shell command -v npm 2>/dev/null),$(WEB_BUILT),)
 web: $(WEB_BUILT)
 
 $(WEB_BUILT): web/package.json web/package-lock.json web/index.html web/vite.config.js $(wildcard web/src/*)
-	cd web && npm ci --no-audit --no-fund && npm run build
+	# npm install, not npm ci: npm 11's ci rejects any lock file over rollup's optional platform packages
+	# ("Missing: @rollup/rollup-android-arm-eabi"), even one it has just written; install keeps the lock.
+	cd web && npm install --no-audit --no-fund && npm run build
 
 serve: $(STAMP) $(WEB_IF_NPM)
 	$(BIN)/neurolesion serve
