@@ -24,6 +24,18 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# Vendor names the rules above misread, checked first: GE's "T1 FLAIR" is T1-weighted, Siemens' TIRM is a
+# FLAIR, Philips' VEN_BOLD is SWI, and "fl2d"/"fl3d" (Siemens FLASH) or "gradient echo" with a T2 is T2*.
+_FIXES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("t1", re.compile(r"\bt1.?flair")),
+    ("flair", re.compile(r"\btirm\b")),
+    ("swi", re.compile(r"ven.?bold")),
+    ("t2star", re.compile(r"\bt2.?fl[23]d|\bfl[23]d.*t2|\bmedic\b|\bm.?ffe\b|gradient.?echo")),
+)
+# A T1 explicitly named as before contrast is a plain T1 even when the name mentions contrast.
+PRE_CONTRAST = re.compile(r"\bpre\b|pre.?(contrast|gd|c\b)|\bnative\b|\bnativ\b|\bsans\b|\bwithout\b")
+
+
 def sequence_from_text(text: str) -> str | None:
     """The sequence a name or description most likely refers to, or None.
 
@@ -36,9 +48,11 @@ def sequence_from_text(text: str) -> str | None:
     Example:
         >>> [sequence_from_text(s) for s in ("FLAIR.nii.gz", "T1POST", "study1_T2W", "Ax T2* GRE", "T1")]
         ['flair', 't1c', 't2', 't2star', 't1']
+        >>> [sequence_from_text(s) for s in ("Sag T1 FLAIR", "t2_tirm_tra", "VEN_BOLD", "T1 pre-contrast")]
+        ['t1', 'flair', 'swi', 't1']
     """
     t = re.sub(r"\.nii(\.gz)?$", "", text.lower()).replace("_", " ")
-    for name, pattern in _RULES:
+    for name, pattern in (*_FIXES, *_RULES):
         if pattern.search(t):
-            return name
+            return "t1" if name == "t1c" and PRE_CONTRAST.search(t) else name
     return None

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from neurolesion.io.naming import sequence_from_text
+from neurolesion.io.naming import PRE_CONTRAST, sequence_from_text
 
 OTHER = "other"
 
@@ -44,19 +44,10 @@ _NOT_OURS = re.compile(
     r"\bperf|\bdsc\b|\bdce\b|\basl\b|pcasl|\bbold\b|fmri|resting|\btof\b|\bmra\b|angio|\bpc\b|\bphase\b|"
     r"\bmip\b|cal(ibration)?\b|\bsense_?ref|coil.?survey|\bb1.?map|\bmap\b|spectro|\bsvs\b|\bcsi\b"
 )
-# Names that sequence_from_text misreads: GE's "T1 FLAIR" is T1-weighted, Siemens' TIRM is a FLAIR,
-# Philips' VEN_BOLD is SWI, and "fl2d"/"fl3d" (Siemens FLASH) or "gradient echo" with a T2 is T2*-weighted.
-_NAME_FIXES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("t1", re.compile(r"\bt1.?flair")),
-    ("flair", re.compile(r"\btirm\b")),
-    ("swi", re.compile(r"ven.?bold")),
-    ("t2star", re.compile(r"\bt2.?fl[23]d|\bfl[23]d.*t2|\bmedic\b|\bm.?ffe\b|gradient.?echo")),
-)
 _CONTRAST_NAME = re.compile(
     r"\+\s*c\b|\+\s*gd|\bgd\b|gad|\bpost\b|post.?(contrast|gd|c\b)|contrast|\bce\b|\bkm\b|\bmdc\b|\bc\+|"
     r"\+\s*kontrast|dotarem|gadovist|multihance|prohance|clariscan"
 )
-_PRE_CONTRAST_NAME = re.compile(r"\bpre\b|pre.?(contrast|gd|c\b)|\bnative\b|\bnativ\b|\bsans\b|\bwithout\b")
 
 
 def _text(fields: Mapping[str, Any], key: str) -> str:
@@ -114,7 +105,7 @@ def _contrast_given(fields: Mapping[str, Any], names: str) -> tuple[bool, str]:
     agent = _text(fields, "ContrastBolusAgent").strip()
     if agent:
         return True, f"ContrastBolusAgent {agent!r}"
-    if _CONTRAST_NAME.search(names) and not _PRE_CONTRAST_NAME.search(names):
+    if _CONTRAST_NAME.search(names) and not PRE_CONTRAST.search(names):
         return True, "the name mentions contrast"
     return False, ""
 
@@ -144,10 +135,7 @@ def detect_sequence(header_fields: Mapping[str, Any]) -> tuple[str, float, str]:
 
     if _NOT_OURS.search(names) and not re.search(r"\bswi|swan|\bsusc|ven.?bold", names):
         return OTHER, 0.9, f"{source} names a series that is not a structural sequence"
-    name_guess = next((name for name, pattern in _NAME_FIXES if pattern.search(names)), None)
-    name_guess = name_guess or sequence_from_text(names)
-    if name_guess == "t1c" and _PRE_CONTRAST_NAME.search(names):
-        name_guess = "t1"
+    name_guess = sequence_from_text(names)
 
     if name_guess is not None:
         confidence, reason = 0.8, f"{source} matches {name_guess}"
