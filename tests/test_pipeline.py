@@ -118,3 +118,31 @@ def test_missing_sequence_for_a_named_task_writes_nothing(phantom: Path, tmp_pat
         segment(phantom, tmp_path / "out", tasks=["cmb"], **FAST)
     assert not (tmp_path / "out").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_serving_several_tasks_runs_once(
+    phantom: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import neurolesion.infer.predict as predict
+
+    cfg = ModelConfig(
+        arch="unet",
+        inputs=("flair", "t1"),
+        outputs=("wmh", "lacune"),
+        channels=(4, 8),
+        res_units=0,
+        patch_size=(32, 32, 32),
+    )
+    both = save_model(tmp_path / "both.pt", build_network(cfg), cfg, ModelCard.for_config("both", cfg))
+    calls: list[tuple[str, ...]] = []
+    real = predict.predict_volume
+
+    def counting(model, image, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(model.card.tasks)
+        return real(model, image, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "predict_volume", counting)
+    result = segment(phantom, tmp_path / "out", models={"wmh": both, "lacune": both}, **FAST)
+    assert calls == [("wmh", "lacune")]
+    assert {"wmh", "lacune"} <= set(result.summary["tasks_run"])
+    assert (result.output / "lacune_probability.nii.gz").is_file()

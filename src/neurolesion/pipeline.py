@@ -189,12 +189,11 @@ def segment(
     models_used: dict[str, Any] = {}
     failed: dict[str, str] = {}
     lesion_tasks = [t for t in run if t != "brain"]
+    runner = _Models(prepared, tta=tta, device=device)
     for i, task in enumerate(lesion_tasks):
         with clock.stage(f"model:{task}", 0.2 + 0.6 * i / max(len(lesion_tasks), 1)):
             try:
-                result = _run_task(
-                    task, prepared, brain_native, ref.spacing, models=models, tta=tta, device=device
-                )
+                result = _run_task(task, runner, brain_native, ref.spacing, models)
             except InputError:
                 raise
             except Exception as exc:  # one task failing must not lose the others
@@ -264,50 +263,66 @@ def segment(
     return SegmentResult(out, summary, rows, {name: out / p.name for name, p in files.items()})
 
 
-def _model_for_task(task: str, models: Mapping[str, str | os.PathLike[str]] | None) -> Any:
-    """The model named for `task` in `models`, else the first shipped model that predicts it, else None."""
-    from neurolesion.models.card import load_model, shipped_models
+def _model_for_task(task: str, models: Mapping[str, str | os.PathLike[str]] | None) -> str | None:
+    """The model file named for `task` in `models`, else the first shipped model predicting it, else None."""
+    from neurolesion.models.card import shipped_models
 
     if models and task in models:
-        return load_model(Path(models[task]))
-    for card in shipped_models():
-        if task in card.tasks:
-            return load_model(card.name)
-    return None
+        return str(models[task])
+    return next((card.name for card in shipped_models() if task in card.tasks), None)
+
+
+class _Models:
+    """Loads each model once and runs it once per case, whatever number of tasks it predicts.
+
+    A multi-output model (e.g. the four CSVD markers) serves several tasks; its probabilities on the model
+    grid are kept after the first task asks for them.
+    """
+
+    def __init__(self, prepared: Any, *, tta: bool, device: str) -> None:
+        self.prepared, self.tta, self.device = prepared, tta, device
+        self._loaded: dict[str, Any] = {}
+        self._predicted: dict[str, np.ndarray] = {}
+
+    def probability(self, name: str, task: str) -> tuple[np.ndarray, Any]:
+        """Probability of `task` on the model grid from model `name`, and the loaded model."""
+        from neurolesion.infer.predict import predict_volume
+        from neurolesion.models.card import load_model
+
+        if name not in self._loaded:
+            self._loaded[name] = load_model(name)
+        model = self._loaded[name]
+        card = model.card
+        if name not in self._predicted:
+            prep = self.prepared
+            present = [seq in prep.images for seq in card.inputs]
+            if not any(present):
+                raise InputError(f"model {card.name} for {task} needs one of {', '.join(card.inputs)}")
+            blank = np.zeros(prep.grid.shape, np.float32)
+            image = np.stack([prep.images.get(seq, blank) for seq in card.inputs]).astype(np.float32)
+            self._predicted[name] = predict_volume(
+                model, image, prep.grid.spacing, present=present, tta=self.tta, device=self.device
+            )
+        return self._predicted[name][list(card.tasks).index(task)], model
 
 
 def _run_task(
     task: str,
-    prepared: Any,
+    runner: _Models,
     brain_native: np.ndarray,
     spacing: tuple[float, float, float],
-    *,
     models: Mapping[str, str | os.PathLike[str]] | None,
-    tta: bool,
-    device: str,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
-    """Predict one task on the model grid, map it to the native grid and post-process it there."""
+    """Predict one task, map it to the reference's native grid and post-process it there."""
     from neurolesion.infer.postprocess import postprocess
-    from neurolesion.infer.predict import predict_volume
 
-    model = _model_for_task(task, models)
-    if model is None:
+    name = _model_for_task(task, models)
+    if name is None:
         return None
-    card = model.card
-    present = [seq in prepared.images for seq in card.inputs]
-    if not any(present):
-        raise InputError(f"model {card.name} for {task} needs one of {', '.join(card.inputs)}")
-    blank = np.zeros(prepared.grid.shape, np.float32)
-    image = np.stack([prepared.images.get(seq, blank) for seq in card.inputs]).astype(np.float32)
-    prob_model = predict_volume(model, image, prepared.grid.spacing, present=present, tta=tta, device=device)
-    prob = prepared.to_native(prob_model[list(card.tasks).index(task)], order="linear").astype(np.float32)
-    lab, _ = postprocess(
-        prob,
-        spacing,
-        parenchyma_mask=brain_native,
-        min_size_mm3=TASKS[task].min_size_mm3,
-    )
-    return lab, prob, {"name": card.name, "arch": card.arch, "source": model.source}
+    prob_model, model = runner.probability(name, task)
+    prob = runner.prepared.to_native(prob_model, order="linear").astype(np.float32)
+    lab, _ = postprocess(prob, spacing, parenchyma_mask=brain_native, min_size_mm3=TASKS[task].min_size_mm3)
+    return lab, prob, {"name": model.card.name, "arch": model.card.arch, "source": model.source}
 
 
 def _write_outputs(
