@@ -68,6 +68,10 @@ class SynthConfig:
         property_jitter: log-normal spread of the per-case tissue properties.
         lesion_conspicuity: (low, high) factor between white matter (0) and the tabulated gliotic lesion
             (1) drawn per case for WMH, lacune rims and oedema (real MS lesions measured at about 0.4).
+        grey_white_contrast: (low, high) factor between white matter (0) and the tabulated grey matter (1)
+            drawn per case for every grey-matter code (scanner and sequence variation of GM/WM contrast).
+        white_matter_damage: (low, high) factor between healthy white matter (0) and the WMH tissue (1)
+            drawn per case for normal-appearing white matter (diffuse damage in MS and small vessel disease).
         mimics_p: probability of inserting CMB mimics (calcification, flow voids) when cmb or ccm is simulated.
         head: head randomisation ranges.
         acquisition: acquisition ranges.
@@ -80,7 +84,9 @@ class SynthConfig:
     working_downsample: int = 1
     random_contrast_p: float = 0.0
     property_jitter: float = 0.06
-    lesion_conspicuity: tuple[float, float] = (0.2, 1.0)
+    lesion_conspicuity: tuple[float, float] = (0.3, 1.0)
+    grey_white_contrast: tuple[float, float] = (0.2, 1.0)
+    white_matter_damage: tuple[float, float] = (0.0, 0.3)
     mimics_p: float = 0.7
     head: HeadConfig = field(default_factory=HeadConfig)
     acquisition: acqmod.AcquisitionConfig = field(default_factory=acqmod.AcquisitionConfig)
@@ -98,11 +104,12 @@ class SynthConfig:
             raise InputError(f"synth config: grid {self.grid!r}; expected 'common' or 'native'")
         if self.working_downsample not in (1, 2, 3, 4):
             raise InputError(f"synth config: working_downsample {self.working_downsample}; expected 1-4")
-        lo, hi = self.lesion_conspicuity
-        if not 0.0 <= lo <= hi <= 2.0:
-            raise InputError(
-                f"synth config: lesion_conspicuity {self.lesion_conspicuity}; expected 0 <= low <= high <= 2"
-            )
+        for name in ("lesion_conspicuity", "grey_white_contrast", "white_matter_damage"):
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo <= hi <= 2.0:
+                raise InputError(
+                    f"synth config: {name} {getattr(self, name)}; expected 0 <= low <= high <= 2"
+                )
         for name in ("random_contrast_p", "mimics_p"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -136,7 +143,7 @@ class SynthConfig:
         for key, sub in (("head", HeadConfig), ("acquisition", acqmod.AcquisitionConfig)):
             if key in kw and not isinstance(kw[key], sub):
                 kw[key] = _sub_config(sub, kw[key], f"{source}: {key}")
-        for key in ("field_strengths", "lesion_conspicuity"):
+        for key in ("field_strengths", "lesion_conspicuity", "grey_white_contrast", "white_matter_damage"):
             if key in kw:
                 kw[key] = tuple(float(v) for v in kw[key])
         try:
@@ -358,6 +365,8 @@ def simulate_case(
     maps, records = insert_lesions(head, lesion_tasks, rng, cfg, generators)
     field_t = float(rng.choice(cfg.field_strengths))
     props = contrast.jittered_properties(field_t, rng, cfg.property_jitter)
+    props = contrast.vary_grey_white_contrast(props, rng, cfg.grey_white_contrast)
+    props = contrast.damage_white_matter(props, rng, cfg.white_matter_damage)
     props = contrast.vary_conspicuity(props, rng, cfg.lesion_conspicuity)
     texture = _texture(head.labels.shape, rng, float(np.mean(head.spacing)))
     brain = head.brain_mask()

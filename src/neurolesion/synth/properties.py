@@ -68,7 +68,7 @@ PROPERTIES: dict[int, TissueProperties] = {
     # normal anatomy
     Tissue.BACKGROUND: _p(0.0, 1000, 1000, 1, 1, 1, texture=0.0),
     Tissue.CORTICAL_GM: _p(0.80, 1100, 1330, 100, 84, 66),
-    Tissue.WM: _p(0.69, 650, 830, 75, 68, 53, texture=0.06),
+    Tissue.WM: _p(0.69, 650, 830, 75, 68, 53, texture=0.09),
     Tissue.CAUDATE: _p(0.80, 1000, 1250, 85, 65, 50),
     Tissue.PUTAMEN: _p(0.78, 950, 1100, 78, 55, 40),
     Tissue.PALLIDUM: _p(0.72, 750, 900, 62, 38, 25, chi=0.10),
@@ -87,7 +87,7 @@ PROPERTIES: dict[int, TissueProperties] = {
     Tissue.EYE: _p(1.00, 3600, 3900, 1500, 800, 600, texture=0.01),
     Tissue.DURA: _p(0.55, 900, 1000, 60, 30, 25, gad=0.3, texture=0.10),
     # lesions
-    LesionTissue.WMH: _p(0.82, 1050, 1350, 160, 95, 75, texture=0.08),
+    LesionTissue.WMH: _p(0.82, 1150, 1450, 160, 95, 75, texture=0.08),
     LesionTissue.CMB: _p(0.60, 800, 950, 25, 6, 4, chi=1.2, texture=0.05),
     LesionTissue.LACUNE_FLUID: _p(0.98, 3500, 3800, 1500, 800, 650, texture=0.02),
     LesionTissue.LACUNE_RIM: _p(0.82, 950, 1200, 150, 90, 70, texture=0.05),
