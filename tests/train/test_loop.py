@@ -69,3 +69,10 @@ def test_simulator_stream_trains_and_validates_on_held_out_heads(tmp_path: Path)
     card = load_model(result.best).card
     assert card.training_data["source"] == "synth"
     assert card.training_data["validation_stream_seed"] != card.training_data["stream_seed"]
+
+
+def test_cpu_bfloat16_trains_float32_weights(tmp_path: Path) -> None:
+    result = train(TrainConfig.from_mapping({**TINY, "cpu_bf16": True}), tmp_path)
+    weights = torch.load(result.last, weights_only=True)["state_dict"]
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+    assert all(h["loss"] == h["loss"] for h in result.history)  # no NaN loss

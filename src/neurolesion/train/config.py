@@ -134,7 +134,9 @@ class TrainConfig:
             resuming exact.
         threads: CPU threads for torch (0 = leave torch's default).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        amp: mixed precision on CUDA.
+        amp: mixed precision on CUDA (float16 with loss scaling).
+        cpu_bf16: bfloat16 autocast on the CPU (about 1.4x faster per step on CPUs with AVX512-BF16 or
+            AMX; much slower on CPUs without them, hence off by default).
         sw_batch: windows per batch during validation inference.
     """
 
@@ -153,6 +155,7 @@ class TrainConfig:
     threads: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
+    cpu_bf16: bool = False
     sw_batch: int = 2
 
     def __post_init__(self) -> None:

@@ -317,6 +317,8 @@ def train(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / cfg.steps) ** 0.9)
     use_amp = cfg.amp and device.type == "cuda"
+    autocast_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    use_autocast = use_amp or (cfg.cpu_bf16 and device.type == "cpu")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history: list[dict[str, Any]] = []
     start, best = 0, -math.inf
@@ -330,8 +332,8 @@ def train(
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         image, label = data.batch(step)
         image, label = image.to(device), label.to(device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            loss = loss_fn(net(image), label.float())
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
+            loss = loss_fn(net(image).float(), label.float())
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
