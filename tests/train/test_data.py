@@ -92,3 +92,10 @@ def test_kfold_is_patient_wise_and_stratified() -> None:
         assert heavy == 2
     with pytest.raises(InputError, match="folds"):
         kfold_split(names[:3], counts[:3], vols[:3], k=5)
+
+
+def test_channel_dropout_never_drops_the_kept_channels() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        kept = channel_dropout(np.array([True, True, True]), 1.0, rng, keep_first=1)
+        assert kept.tolist() == [True, False, False]

@@ -71,13 +71,16 @@ def build_transforms(cfg: AugmentConfig) -> Compose:
     )
 
 
-def channel_dropout(present: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+def channel_dropout(
+    present: np.ndarray, p: float, rng: np.random.Generator, keep_first: int = 0
+) -> np.ndarray:
     """Drop each present channel with probability ``p``, always keeping at least one.
 
     Args:
         present: (C,) which channels hold data.
         p: drop probability.
         rng: random generator.
+        keep_first: the first channels that are never dropped.
 
     Returns:
         The new (C,) presence flags.
@@ -87,6 +90,7 @@ def channel_dropout(present: np.ndarray, p: float, rng: np.random.Generator) -> 
         [True, False]
     """
     keep = present & (rng.random(present.shape) >= p)
+    keep[:keep_first] = present[:keep_first]
     if not keep.any():
         idx = np.flatnonzero(present)
         keep[idx[rng.integers(idx.size)]] = True
@@ -117,6 +121,6 @@ class Augmenter:
             label = np.rint(np.asarray(out["label"])).astype(np.uint8)
         present = np.asarray(patch["present"], bool)
         if self.cfg.enabled and self.cfg.channel_dropout > 0:
-            present = channel_dropout(present, self.cfg.channel_dropout, rng)
+            present = channel_dropout(present, self.cfg.channel_dropout, rng, self.cfg.channel_dropout_keep)
         image = image * present[:, None, None, None]
         return {"image": image.astype(np.float32), "label": label, "present": present}
