@@ -1,7 +1,12 @@
 """Accuracy of one trained model on a folder of held-out simulated cases (common grid).
 
 Runs `predict_files` on every case folder (skipping those already predicted), then `evaluate_folders`
-(voxel, surface and lesion-wise metrics with bootstrap CIs, PR/FROC and volume-agreement plots).
+(voxel, surface and lesion-wise metrics with bootstrap CIs, PR/FROC and volume-agreement plots), then
+matches every case's predicted lesions to its true lesions again (same hit rule) and ties each true lesion
+to its record in ``case.json``: ``tables.json`` and ``tables.md`` hold lesion-wise recall by diameter bin
+(record ``diameter_mm``, else the mask's maximum 3D diameter), type, subtype and region, pooled precision,
+recall and F1, and the issue's requirements for the task (tumour: recall >= 5 mm, recall 2-5 mm,
+precision; CMB: F1).
 
     neurolesion synth -t csvd --n 30 --seed 900000 -o data/test_csvd      # seeds never used in training
     python benchmarks/eval_model.py --model runs/wmh/best.pt --cases data/test_csvd --task wmh -o eval/wmh
@@ -13,12 +18,45 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any, cast
 
+from neurolesion.errors import InputError
 from neurolesion.infer.files import predict_files
+from neurolesion.io.atomic import atomic_path
+from neurolesion.io.nifti import load_nifti
+from neurolesion.metrics.breakdown import (
+    CaseBreakdown,
+    build_tables,
+    case_breakdown,
+    records_by_id,
+    tables_markdown,
+)
 from neurolesion.metrics.evaluate import evaluate_folders
+from neurolesion.metrics.lesionwise import HitRule
 from neurolesion.models.card import load_model
 from neurolesion.registry import TASKS
 from neurolesion.train.data import case_folders
+
+
+def breakdown_case(case: Path, pred_folder: Path, task: str, rule: str, distance_mm: float) -> CaseBreakdown:
+    """Match one simulated case's prediction to its truth and its case.json records."""
+    truth = load_nifti(case / f"{task}_labels.nii.gz", label=True)
+    pred = load_nifti(pred_folder / f"{task}_labels.nii.gz", label=True)
+    prob_file = pred_folder / f"{task}_probability.nii.gz"
+    prob = load_nifti(prob_file, label=True) if prob_file.is_file() else None
+    if not pred.same_grid(truth):
+        raise InputError(f"{pred.name}: grid {pred.shape} differs from the truth {truth.name} {truth.shape}")
+    meta: dict[str, Any] = json.loads((case / "case.json").read_text())
+    return case_breakdown(
+        case.name,
+        pred.data,
+        truth.data,
+        records_by_id(meta.get("lesions", []), task),
+        affine=truth.affine,
+        rule=cast(HitRule, rule),
+        distance_mm=distance_mm,
+        prob=None if prob is None else prob.data,
+    )
 
 
 def main() -> None:
@@ -28,12 +66,14 @@ def main() -> None:
     ap.add_argument("--task", required=True)
     ap.add_argument("-o", "--output", required=True, type=Path)
     ap.add_argument("--hit-rule", default="centroid")
+    ap.add_argument("--distance-mm", type=float, default=5.0, help="centroid hit-rule distance")
     args = ap.parse_args()
 
     model = load_model(args.model)
     pred_root = args.output / "pred"
     seconds = []
-    for case in case_folders(args.cases):
+    cases = case_folders(args.cases)
+    for case in cases:
         out = pred_root / case.name
         if (out / f"{args.task}_labels.nii.gz").is_file():
             continue
@@ -41,11 +81,32 @@ def main() -> None:
         predict_files(model, case, out, min_size_mm3=TASKS[args.task].min_size_mm3)
         seconds.append(time.perf_counter() - t0)
     summary = evaluate_folders(
-        pred_root, args.cases, args.output / "metrics", task=args.task, rule=args.hit_rule
+        pred_root,
+        args.cases,
+        args.output / "metrics",
+        task=args.task,
+        rule=args.hit_rule,
+        distance_mm=args.distance_mm,
     )
     per_case = {k: summary["metrics"][k] for k in ("dice", "lesion_f1", "hd95_mm") if k in summary["metrics"]}
     report = {"cases": summary["n_cases"], "predict_s_per_case": [round(x, 1) for x in seconds]}
     print(json.dumps({**report, "per_case": per_case, "pooled_lesions": summary["lesions"]}, indent=1))
+
+    breakdowns = [
+        breakdown_case(case, pred_root / case.name, args.task, args.hit_rule, args.distance_mm)
+        for case in cases
+    ]
+    tables = {
+        **build_tables(breakdowns, task=args.task),
+        "hit_rule": args.hit_rule,
+        "distance_mm": args.distance_mm,
+    }
+    markdown = tables_markdown(tables)
+    with atomic_path(args.output / "tables.json") as tmp:
+        tmp.write_text(json.dumps(tables, indent=1))
+    with atomic_path(args.output / "tables.md") as tmp:
+        tmp.write_text(markdown + "\n")
+    print(markdown)
 
 
 if __name__ == "__main__":
