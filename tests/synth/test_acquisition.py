@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
+from neurolesion.errors import InputError
 from neurolesion.synth.acquisition import (
     PRESETS,
     Acquisition,
@@ -13,6 +16,7 @@ from neurolesion.synth.acquisition import (
     box_affine,
     degrade,
     gather,
+    gibbs_ringing,
     grid_coordinates,
     native_grid,
     nearest_index,
@@ -82,3 +86,59 @@ def test_rician_noise_level() -> None:
     assert noisy.std() == pytest.approx(5.0, rel=0.05)
     background = np.abs(add_complex_noise(np.zeros((32, 32, 32)), 5.0, np.random.default_rng(0)))
     assert background.mean() == pytest.approx(5.0 * np.sqrt(np.pi / 2), rel=0.05)  # Rayleigh mean
+
+
+def step_volume() -> np.ndarray:
+    """0 then 1 along axis 0 (an edge like brain/CSF), constant along axes 1 and 2."""
+    img = np.zeros((64, 6, 6), np.float32)
+    img[32:] = 1.0
+    return img
+
+
+def test_gibbs_ringing_overshoots_next_to_a_step_and_only_along_its_axes() -> None:
+    img = step_volume()
+    rung = gibbs_ringing(img, 0.7, (0, 1))
+    assert rung.shape == img.shape and rung.dtype == img.dtype
+    assert rung.max() > 1.05 and rung.min() < -0.05  # overshoot and undershoot beside the edge
+    assert np.allclose(rung[:, 0, 0], rung[:, 5, 5], atol=1e-5)  # nothing rings along flat axes
+    assert gibbs_ringing(img, 1.0, (0, 1)) is img
+    assert np.allclose(gibbs_ringing(img, 0.7, (1, 2)), img, atol=1e-5)  # the edge is not along 1, 2
+    z = gibbs_ringing(img.astype(np.complex64), 0.7, (0,))
+    assert z.dtype == np.complex64 and np.allclose(z.real, rung, atol=1e-5)
+
+
+def test_gibbs_ringing_survives_the_acquisition_blur() -> None:
+    acq = Acquisition("t2", (2.0, 2.0, 2.0), "axial", (0.0, 0.0, 0.0), 20.0, 0.0, 0.0, gibbs_kept=0.7)
+    blurred = degrade(step_volume(), acq, (1.0, 1.0, 1.0), np.random.default_rng(0))[::2]
+    assert blurred.max() <= 1.0 + 1e-4  # a Gaussian profile alone never overshoots
+    rung = gibbs_ringing(blurred, acq.gibbs_kept, acq.inplane_axes())
+    assert rung.max() > 1.02
+
+
+def test_gibbs_draws_are_seeded_and_leave_the_other_draws_alone() -> None:
+    off = [
+        random_acquisition("flair", np.random.default_rng(s), AcquisitionConfig(gibbs_p=0.0))
+        for s in range(8)
+    ]
+    cfg = AcquisitionConfig(gibbs_p=1.0, gibbs_kept=(0.6, 0.9))
+    on = [random_acquisition("flair", np.random.default_rng(s), cfg) for s in range(8)]
+    again = [random_acquisition("flair", np.random.default_rng(s), cfg) for s in range(8)]
+    assert all(a.gibbs_kept == 1.0 for a in off)
+    assert all(0.6 <= a.gibbs_kept <= 0.9 for a in on) and on == again
+    assert [(a.spacing, a.plane, a.snr) for a in on] == [(a.spacing, a.plane, a.snr) for a in off]
+    assert "gibbs_kept" in on[0].as_dict()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [({"gibbs_p": 1.5}, "gibbs_p"), ({"gibbs_kept": (0.9, 0.6)}, "gibbs_kept"), ({"snr": (0.0, 5.0)}, "snr")],
+)
+def test_acquisition_config_is_validated(kwargs: dict[str, Any], word: str) -> None:
+    with pytest.raises(InputError, match=word):
+        AcquisitionConfig(**kwargs)
+
+
+def test_inplane_axes_follow_the_plane() -> None:
+    for plane, axes in (("axial", (0, 1)), ("coronal", (0, 2)), ("sagittal", (1, 2))):
+        acq = Acquisition("t1", (1.0, 1.0, 5.0), plane, (0.0, 0.0, 0.0), 20.0, 0.0, 0.0)
+        assert acq.inplane_axes() == axes

@@ -165,3 +165,36 @@ def test_synth_command_writes_cases_and_rejects_bad_options(tmp_path: Path) -> N
     assert {"flair.nii.gz", "t1.nii.gz", "case.json"} <= {p.name for p in (out / "case_000003").iterdir()}
     bad = runner.invoke(app, ["synth", "-o", str(out), "--grid", "oblique", "-c", str(cfg)])
     assert bad.exit_code == 2
+
+
+def test_gibbs_ringing_changes_images_only() -> None:
+    def run(gibbs_p: float) -> Any:
+        cfg = SynthConfig.from_dict(
+            {"working_downsample": 2, "spacing": 2.0, "acquisition": {"gibbs_p": gibbs_p}}
+        )
+        return simulate_case(9, ["wmh"], ["flair", "t2"], cfg, generators=FAKES)
+
+    off, on, again = run(0.0), run(1.0), run(1.0)
+    assert {a["gibbs_kept"] for a in off.acquisition.values()} == {1.0}
+    assert all(0.6 <= a["gibbs_kept"] <= 0.9 for a in on.acquisition.values())
+    assert np.array_equal(off.labels["wmh"], on.labels["wmh"]) and np.array_equal(off.anatomy, on.anatomy)
+    for seq, vol in on.images.items():
+        assert vol.shape == off.images[seq].shape and np.allclose(vol.affine, off.images[seq].affine)
+        assert not np.array_equal(vol.data, off.images[seq].data)
+        assert np.array_equal(vol.data, again.images[seq].data)
+
+
+def test_truth_follows_the_asymmetric_head() -> None:
+    from neurolesion.synth.deform import HeadConfig
+
+    still = HeadConfig(
+        rotation_deg=0, scaling=(1, 1), head_size=(1, 1), shift_mm=0, warp_mm=0, petalia_mm=(4, 4)
+    )
+    cfg = SynthConfig(working_downsample=2, spacing=2.0, head=still)
+    case = simulate_case(10, ["brain"], ["t2"], cfg)
+    assert case.info["asymmetry"]["petalia_mm"] == 4.0
+    t2 = case.images["t2"].data.reshape(case.anatomy.shape)
+    csf = case.anatomy == Tissue.VENTRICLE
+    flipped = csf[::-1]  # the working grid is symmetric about x = 0 mm
+    assert (csf != flipped).sum() > 0.2 * csf.sum()  # the head is not mirror-symmetric
+    assert t2[csf & ~flipped].mean() > 1.25 * t2[flipped & ~csf].mean()  # images move with the truth

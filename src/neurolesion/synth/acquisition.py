@@ -8,6 +8,8 @@ An image rendered on the working grid (1 mm) is "acquired" on a clinical grid:
 * `degrade` applies what happens inside the scanner on the working grid: bias field, partial-volume and
   slice-profile blurring along the acquisition axes (complex images keep their phase, so susceptibility
   blooms when voxels average), motion ghosts.
+* `gibbs_ringing` truncates k-space along the in-plane axes of an image on the acquisition grid (the
+  truncation artefact: ripples beside sharp edges such as CSF/brain and skull).
 * `native_grid` builds the acquisition grid (affine + shape) around the head; `resample` brings an image
   onto any grid (linear) and `nearest_index` / `gather` bring label maps (nearest neighbour, exact codes).
 * `noise_sigma` and `add_complex_noise` add complex Gaussian noise (its magnitude is Rician).
@@ -25,8 +27,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
+
+from neurolesion.synth.deform import check_ranges
 
 #: Clinical (in-plane, slice thickness) presets per sequence, mm, with a 3D flag (isotropic-ish volume).
 PRESETS: dict[str, tuple[tuple[float, float, bool], ...]] = {
@@ -55,6 +60,11 @@ class AcquisitionConfig:
         axial_p: probability of an axial 2D acquisition (else sagittal or coronal equally).
         fov_margin_mm: (low, high) margin around the head in the field of view (negative cuts into it).
         resolution_scale: multiplies every drawn voxel size (2 for quick low-resolution simulations).
+        gibbs_p: probability of Gibbs ringing (k-space truncation) per sequence.
+        gibbs_kept: (low, high) fraction of the in-plane k-space kept when it rings (1 = none cut).
+
+    Raises:
+        InputError: a value out of range (names the field, the value and the expected range).
     """
 
     snr: tuple[float, float] = (12.0, 45.0)
@@ -64,6 +74,22 @@ class AcquisitionConfig:
     axial_p: float = 0.6
     fov_margin_mm: tuple[float, float] = (-6.0, 20.0)
     resolution_scale: float = 1.0
+    gibbs_p: float = 0.3
+    gibbs_kept: tuple[float, float] = (0.6, 0.9)
+
+    def __post_init__(self) -> None:
+        checks: tuple[tuple[str, bool, str], ...] = (
+            ("snr", 0 < self.snr[0] <= self.snr[1], "0 < low <= high"),
+            ("bias", 0 <= self.bias[0] <= self.bias[1] <= 2, "0 <= low <= high <= 2"),
+            ("oblique_deg", 0 <= self.oblique_deg <= 45, "0-45 degrees"),
+            ("ghost_p", 0 <= self.ghost_p <= 1, "a probability in [0, 1]"),
+            ("axial_p", 0 <= self.axial_p <= 1, "a probability in [0, 1]"),
+            ("fov_margin_mm", self.fov_margin_mm[0] <= self.fov_margin_mm[1], "low <= high"),
+            ("resolution_scale", 0.25 <= self.resolution_scale <= 8, "0.25-8"),
+            ("gibbs_p", 0 <= self.gibbs_p <= 1, "a probability in [0, 1]"),
+            ("gibbs_kept", 0.1 <= self.gibbs_kept[0] <= self.gibbs_kept[1] <= 1, "0.1 <= low <= high <= 1"),
+        )
+        check_ranges("acquisition config", self, checks)
 
 
 @dataclass(frozen=True)
@@ -78,6 +104,8 @@ class Acquisition:
         snr: brain signal over noise standard deviation.
         bias: bias-field amplitude.
         ghosts: relative amplitude of motion ghosts (0: none).
+        gibbs_kept: fraction of the in-plane k-space kept (1: no truncation, no Gibbs ringing); a case.json
+            without it was simulated before Gibbs ringing existed (none).
     """
 
     sequence: str
@@ -87,6 +115,7 @@ class Acquisition:
     snr: float
     bias: float
     ghosts: float
+    gibbs_kept: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,9 +126,22 @@ class Acquisition:
         out[SLICE_AXIS[self.plane]] = self.spacing[2]
         return (out[0], out[1], out[2])
 
+    def inplane_axes(self) -> tuple[int, int]:
+        """The two working-grid axes of the slice plane (phase and readout encoding).
+
+        Example:
+            >>> Acquisition("t2", (0.5, 0.5, 3.0), "coronal", (0.0, 0.0, 0.0), 20.0, 0.1, 0.0).inplane_axes()
+            (0, 2)
+        """
+        a, b = (axis for axis in range(3) if axis != SLICE_AXIS[self.plane])
+        return (a, b)
+
 
 def random_acquisition(sequence: str, rng: np.random.Generator, config: AcquisitionConfig) -> Acquisition:
     """Draw a clinical protocol for `sequence`.
+
+    Gibbs ringing is drawn from a child generator (`rng.spawn`), which leaves `rng`'s own stream untouched:
+    with ``gibbs_p = 0`` every other draw of a seed is what it was before the effect existed.
 
     Raises:
         ValueError: an unknown sequence.
@@ -115,6 +157,8 @@ def random_acquisition(sequence: str, rng: np.random.Generator, config: Acquisit
         side = (1 - config.axial_p) / 2
         plane = str(rng.choice(PLANES, p=[config.axial_p, side, side]))
     ghosts = float(rng.uniform(0.03, 0.12)) if rng.uniform() < config.ghost_p else 0.0
+    child = rng.spawn(1)[0]
+    gibbs = float(child.uniform(*config.gibbs_kept)) if child.uniform() < config.gibbs_p else 1.0
     return Acquisition(
         sequence=sequence,
         spacing=(float(inplane * jitter[0]), float(inplane * jitter[0]), float(thick * jitter[1])),
@@ -123,6 +167,7 @@ def random_acquisition(sequence: str, rng: np.random.Generator, config: Acquisit
         snr=float(rng.uniform(*config.snr)),
         bias=float(rng.uniform(*config.bias)),
         ghosts=ghosts,
+        gibbs_kept=gibbs,
     )
 
 
@@ -169,6 +214,42 @@ def degrade(
             ghost += (2.0 * acq.ghosts / k) * np.roll(out, n // k, axis=pe_axis)
         out = out + ghost
     return out
+
+
+def gibbs_ringing(image: np.ndarray, kept: float, axes: tuple[int, ...]) -> np.ndarray:
+    """Truncation artefact: keep the central `kept` fraction of k-space along each of `axes` (hard cut).
+
+    A clinical scanner samples k-space only up to the resolution of its matrix and reconstructs by inverse
+    FFT, so every sharp edge rings (overshoot and ripples, period about two voxels / `kept`). Call it on an
+    image sampled on the acquisition grid, with the in-plane (phase and readout) axes; one 1D FFT per axis.
+
+    Args:
+        image: real or complex array on the acquisition grid.
+        kept: fraction of k-space kept along each axis, in (0, 1]; 1 returns `image` unchanged.
+        axes: the axes to truncate.
+
+    Returns:
+        Array of the same shape and dtype.
+
+    Example:
+        >>> step = np.repeat([0.0, 1.0], 16).reshape(32, 1, 1).astype(np.float32)
+        >>> bool(gibbs_ringing(step, 0.7, (0,)).max() > 1.05)
+        True
+    """
+    if kept >= 1.0:
+        return image
+    out = image
+    for axis in axes:
+        n = out.shape[axis]
+        shape = [1] * out.ndim
+        shape[axis] = -1
+        if np.iscomplexobj(out):
+            keep = np.abs(np.fft.fftfreq(n)) <= 0.5 * kept
+            out = sfft.ifft(sfft.fft(out, axis=axis) * keep.reshape(shape), axis=axis)
+        else:
+            keep = np.fft.rfftfreq(n) <= 0.5 * kept
+            out = sfft.irfft(sfft.rfft(out, axis=axis) * keep.reshape(shape), n=n, axis=axis)
+    return out.astype(image.dtype, copy=False)
 
 
 def noise_sigma(image: np.ndarray, brain: np.ndarray | None, snr: float) -> float:

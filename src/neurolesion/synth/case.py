@@ -1,8 +1,9 @@
 """One simulated case: a new head, its lesions, every sequence, acquisition realism and the exact truth.
 
 Order of operations (truth stays exact): random head on the working grid -> lesions painted on the working
-grid -> tissue properties -> contrasts -> acquisition (blur, bias, noise) -> one geometric transform per
-output grid, applied to images (linear) and label maps (nearest neighbour) alike.
+grid -> tissue properties -> contrasts -> acquisition (bias, blur, ghosts, sampling, Gibbs ringing, noise)
+-> one geometric transform per output grid, applied to images (linear) and label maps (nearest neighbour)
+alike.
 
 Example:
     >>> case = simulate_case(0, ["wmh"], ["flair", "t1"])  # doctest: +SKIP
@@ -401,6 +402,7 @@ def simulate_case(
             inter = _common_shape(shape, sp, [max(a, w) for a, w in zip(sp, work_spacing, strict=True)])
             inter_affine = acqmod.box_affine(affine, shape, inter)
             img = acqmod.resample(img, acqmod.grid_coordinates(inter, inter_affine, head.affine), inter)
+            img = acqmod.gibbs_ringing(img, acq.gibbs_kept, (0, 1))  # native axes 0, 1: in-plane
             inter_spacing = tuple(float(v) for v in np.linalg.norm(inter_affine[:3, :3], axis=0))
             final = shape
         else:
@@ -409,6 +411,7 @@ def simulate_case(
             )
             inter = _common_shape(img.shape, work_spacing, inter_spacing)
             img = acqmod.resize(img, inter, order=1)
+            img = acqmod.gibbs_ringing(img, acq.gibbs_kept, acq.inplane_axes())
             final = _common_shape(brain.shape, work_spacing, [cfg.spacing] * 3)
             affine = acqmod.box_affine(head.affine, brain.shape, final)
         if seq == "swi":
@@ -456,6 +459,7 @@ def simulate_case(
         "reference": reference,
         "field_strength": field_t,
         "age_factor": round(head.age_factor, 4),
+        "asymmetry": head.asymmetry,
         "label_grid": {"shape": list(to_grid(head.regions).shape), "affine": lab_affine.tolist()},
         "working_grid": {"shape": list(head.labels.shape), "affine": head.affine.tolist()},
         "config": cfg.as_dict(),

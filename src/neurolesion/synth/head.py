@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,7 @@ class Head:
         sides: (X, Y, Z) uint8 `anatomy.labels.Side` codes.
         affine: 4x4 voxel-to-RAS+ mm matrix of the working grid.
         age_factor: 0 (young) .. 1 (old): drives atrophy, ventricle size and lesion load.
+        asymmetry: the drawn left-right asymmetry (`deform.Asymmetry.as_dict`); empty when none was drawn.
     """
 
     labels: np.ndarray
@@ -29,6 +30,7 @@ class Head:
     sides: np.ndarray
     affine: np.ndarray
     age_factor: float = 0.5
+    asymmetry: dict[str, float] = field(default_factory=dict)
 
     @property
     def spacing(self) -> tuple[float, float, float]:
