@@ -363,6 +363,7 @@ def train(
 ) -> None:
     """Train a network; checkpoints best.pt / last.pt (weights, config, card, versions) in the run folder."""
     import dataclasses
+    import time
 
     from neurolesion.train.config import load_config
     from neurolesion.train.loop import train as run_train
@@ -371,10 +372,23 @@ def train(
     if threads is not None or device is not None:
         cfg = dataclasses.replace(cfg, threads=threads or cfg.threads, device=device or cfg.device)  # type: ignore[arg-type]
     out = output or Path("runs") / cfg.name
+    log_losses: list[float] = []
+    log_since = [time.perf_counter(), 0.0]  # time and step of the last log line
     with typer.progressbar(length=cfg.steps, label=f"training {cfg.name}", file=sys.stderr) as bar:
 
         def on_step(step: int, loss: float) -> None:
             bar.update(step - bar.pos)
+            if sys.stderr.isatty():
+                return
+            # a log file gets no progress bar: one line every 100 steps instead
+            log_losses.append(loss)
+            if step % 100 == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                per_step = (now - log_since[0]) / max(step - log_since[1], 1.0)
+                mean_loss = sum(log_losses) / len(log_losses)
+                typer.echo(f"step {step}/{cfg.steps}: loss {mean_loss:.4f}, {per_step:.2f} s/step", err=True)
+                log_since[:] = [now, float(step)]
+                log_losses.clear()
 
         def on_validate(entry: dict[str, Any]) -> None:
             dice = " ".join(f"{t} {v:.3f}" for t, v in entry["dice"].items())

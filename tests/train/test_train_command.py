@@ -32,6 +32,7 @@ def test_train_writes_checkpoints(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "best mean Dice" in res.output
+    assert "step 2/2: loss" in res.output  # not a terminal: progress goes to the log as lines
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
 
 
