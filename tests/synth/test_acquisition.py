@@ -112,7 +112,7 @@ def test_gibbs_ringing_survives_the_acquisition_blur() -> None:
     blurred = degrade(step_volume(), acq, (1.0, 1.0, 1.0), np.random.default_rng(0))[::2]
     assert blurred.max() <= 1.0 + 1e-4  # a Gaussian profile alone never overshoots
     rung = gibbs_ringing(blurred, acq.gibbs_kept, acq.inplane_axes())
-    assert rung.max() > 1.02
+    assert rung.max() > 1.04  # the in-plane Gaussian is halved when it rings: a sinc profile instead
 
 
 def test_gibbs_draws_are_seeded_and_leave_the_other_draws_alone() -> None:

@@ -185,6 +185,10 @@ def degrade(
 ) -> np.ndarray:
     """Bias, partial-volume / slice-profile blur along the acquisition axes, and motion ghosts.
 
+    The blur is Gaussian with a FWHM of one acquisition voxel; in-plane, when the protocol rings
+    (``acq.gibbs_kept < 1``), only half of it (anti-aliasing): `gibbs_ringing` on the acquisition grid then
+    gives the in-plane profile, a truncated sinc whose width is one voxel / ``gibbs_kept``.
+
     Args:
         image: (X, Y, Z) real or complex image on the working grid.
         acq: the protocol.
@@ -195,7 +199,10 @@ def degrade(
         Array of the same shape and kind (complex stays complex, so dephasing averages into blooming).
     """
     out = image * bias_field(image.shape, rng, acq.bias)
-    target = acq.spacing_on_working_axes()
+    target = list(acq.spacing_on_working_axes())
+    if acq.gibbs_kept < 1.0:  # in-plane, the truncated k-space (`gibbs_ringing`) sets the resolution: a
+        for axis in acq.inplane_axes():  # sinc profile instead of the Gaussian, which only anti-aliases
+            target[axis] *= 0.5
     # Gaussian with FWHM = voxel size, minus what the working grid already averages
     sigma = [
         np.sqrt(max(t**2 - w**2, 0.0) + 0.25 * w**2) / 2.355 / w
