@@ -46,7 +46,8 @@ def breakdown_case(case: Path, pred_folder: Path, task: str, rule: str, distance
     prob = load_nifti(prob_file, label=True) if prob_file.is_file() else None
     if not pred.same_grid(truth):
         raise InputError(f"{pred.name}: grid {pred.shape} differs from the truth {truth.name} {truth.shape}")
-    meta: dict[str, Any] = json.loads((case / "case.json").read_text())
+    records = case / "case.json"  # without one (not a simulated case) every lesion's type is "unknown"
+    meta: dict[str, Any] = json.loads(records.read_text()) if records.is_file() else {}
     return case_breakdown(
         case.name,
         pred.data,

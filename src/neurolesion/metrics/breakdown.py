@@ -172,7 +172,7 @@ def case_breakdown(
     t = np.asarray(truth)
     if t.shape != np.asarray(pred).shape:
         raise ValueError(f"prediction shape {np.asarray(pred).shape} differs from truth shape {t.shape}")
-    if t.size and not np.array_equal(t, np.round(t)):
+    if t.dtype.kind == "f" and not np.array_equal(t, np.round(t)):
         raise ValueError("truth has fractional values; expected an integer instance-label map")
     aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
     spacing = tuple(float(v) for v in np.linalg.norm(aff[:3, :3], axis=0))
