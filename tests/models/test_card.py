@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neurolesion.errors import InputError
-from neurolesion.models.card import ModelCard, load_model, save_model, shipped_models
+from neurolesion.models.card import ModelCard, export_model, load_model, save_model, shipped_models
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
 
@@ -49,3 +49,26 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_shipped_models_is_a_list_of_cards() -> None:
     assert all(isinstance(c, ModelCard) for c in shipped_models())
+
+
+def test_export_completes_the_card_and_drops_training_state(tmp_path: Path) -> None:
+    net = build_network(CFG)
+    save_model(tmp_path / "run" / "best.pt", net, CFG, ModelCard.for_config("cmb-run", CFG))
+    ck = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    ck["optimizer"] = {"state": {}, "param_groups": []}  # what a training checkpoint also holds
+    torch.save(ck, tmp_path / "run" / "best.pt")
+    out = export_model(
+        tmp_path / "run" / "best.pt",
+        tmp_path / "cmb.pt",
+        name="cmb",
+        evaluation={"test_dice": 0.5},
+        limitations=("small foci",),
+    )
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["name"] == "cmb" and card["evaluation"] == {"test_dice": 0.5}
+    assert card["limitations"] == ["small foci"]
+    assert "optimizer" not in torch.load(out, weights_only=True)
+    x = torch.randn(1, 1, 8, 8, 8)
+    assert torch.allclose(net.eval()(x), load_model(out).net(x))
+    with pytest.raises(InputError, match=r"\.pt"):
+        export_model(out, tmp_path / "cmb-folder")

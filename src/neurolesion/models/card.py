@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class ModelCard:
         training_data: source, simulator version, seed range, folder, fold.
         validation: validation figures (per-task Dice, lesion F1, step).
         versions: package versions at training time.
+        evaluation: measured accuracy of the released model (held-out simulated test set, real scans),
+            each figure with the command that reproduces it; filled when a model is exported.
+        limitations: what the model is known not to do well, in plain words.
     """
 
     name: str
@@ -79,6 +82,8 @@ class ModelCard:
     training_data: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    limitations: tuple[str, ...] = ()
 
     @classmethod
     def for_config(
@@ -158,6 +163,45 @@ def save_model(path: str | Path, net: nn.Module, cfg: ModelConfig, card: ModelCa
     card_path = target.with_suffix(".json") if p.suffix == ".pt" else p / "card.json"
     card_path.write_text(card.to_json())
     return target
+
+
+def export_model(
+    checkpoint: str | Path,
+    dest: str | Path,
+    name: str | None = None,
+    evaluation: Mapping[str, Any] | None = None,
+    limitations: tuple[str, ...] = (),
+) -> Path:
+    """Release a trained checkpoint as a model file: weights, configuration and a completed card only
+    (no optimiser state), e.g. into `WEIGHTS_DIR` to ship it as a default.
+
+    Args:
+        checkpoint: a training checkpoint (``best.pt``) or any model file.
+        dest: the ``.pt`` file to write (its card goes beside it as ``.json``).
+        name: the released model's name (default: the checkpoint's).
+        evaluation: measured accuracy with the commands that reproduce it.
+        limitations: known weaknesses.
+
+    Returns:
+        The written ``.pt`` path.
+
+    Raises:
+        InputError: the checkpoint cannot be loaded, or `dest` is not a ``.pt`` path.
+
+    Example:
+        >>> export_model("runs/wmh/best.pt", WEIGHTS_DIR / "wmh-unet.pt", evaluation={"dice": 0.8})  # doctest: +SKIP
+    """
+    target = Path(dest)
+    if target.suffix != ".pt":
+        raise InputError(f"{target}: a released model must be a .pt file")
+    model = load_model(checkpoint)
+    card = replace(
+        model.card,
+        name=name or model.card.name,
+        evaluation=dict(evaluation or {}),
+        limitations=tuple(limitations),
+    )
+    return save_model(target, model.net, model.config, card)
 
 
 def _model_file(name_or_path: str | Path) -> Path:
