@@ -248,13 +248,15 @@ def displace_hemispheres(coords: np.ndarray, affine: np.ndarray, asym: Asymmetry
         return
     x_mm = affine[0, :3].astype(np.float32) @ coords + np.float32(affine[0, 3])
     side = np.tanh(x_mm / np.float32(MIDLINE_WIDTH_MM))
-    d_mm = (
-        -asym.hemisphere_scale * x_mm * side,  # right wider: read nearer the midline
-        -0.5 * asym.petalia_mm * side,  # right forward: read further back
-    )
-    to_vox = np.linalg.inv(affine[:3, :3]).astype(np.float32)
-    for axis in range(3):
-        coords[axis] += to_vox[axis, 0] * d_mm[0] + to_vox[axis, 1] * d_mm[1]
+    x_mm *= side  # |x|, smooth at the midline
+    to_vox = np.linalg.inv(affine[:3, :3])
+    for axis in range(3):  # right wider: read nearer the midline; right forward: read further back
+        gain_x = np.float32(-asym.hemisphere_scale * to_vox[axis, 0])
+        gain_y = np.float32(-0.5 * asym.petalia_mm * to_vox[axis, 1])
+        if gain_x != 0:
+            coords[axis] += gain_x * x_mm
+        if gain_y != 0:
+            coords[axis] += gain_y * side
 
 
 def interpolation_matrix(n_in: int, n_out: int, order: int = 3) -> np.ndarray:
