@@ -50,7 +50,7 @@ REQUIREMENTS: dict[str, tuple[tuple[str, str, float | None], ...]] = {
         ("lesion recall, diameter 2-5 mm", "recall_2to5", 0.80),
         ("lesion precision", "precision", 0.90),
     ),
-    "cmb": (("lesion F1", "f1", None),),
+    "cmb": (("lesion F1", "f1", 0.85),),
 }
 
 
