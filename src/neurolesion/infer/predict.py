@@ -36,6 +36,31 @@ def _resample(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="trilinear", align_corners=False)
 
 
+def spacing_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> tuple[int, ...]:
+    """Shape of a grid of `shape` voxels of size `spacing` once resampled to voxels of size `target`.
+
+    Example:
+        >>> spacing_shape((182, 218, 182), (1.0, 1.0, 1.0), (2.0, 2.0, 2.0))
+        (91, 109, 91)
+    """
+    return tuple(max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, target, strict=True))
+
+
+def resize_to_spacing(array: np.ndarray, spacing: Sequence[float], target: Sequence[float]) -> np.ndarray:
+    """A (C, X, Y, Z) array resampled trilinearly from voxel size `spacing` to `target` (mm), the way
+    `predict_volume` brings an image to its model's spacing (same extent, voxel centres scaled).
+
+    Example:
+        >>> resize_to_spacing(np.zeros((1, 8, 8, 8), np.float32), (1, 1, 1), (2, 2, 2)).shape
+        (1, 4, 4, 4)
+    """
+    size = spacing_shape(array.shape[1:], spacing, target)
+    if size == tuple(array.shape[1:]):
+        return np.asarray(array, np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(array, np.float32))[None]
+    return _resample(x, size)[0].numpy()
+
+
 def predict_volume(
     model: LoadedModel,
     image: np.ndarray,
@@ -79,7 +104,7 @@ def predict_volume(
     scale = np.asarray(spacing, float) / np.asarray(cfg.spacing, float)
     resample = not np.allclose(scale, 1.0, atol=1e-3)
     if resample:
-        x = _resample(x, [max(1, round(n * s)) for n, s in zip(in_shape, scale, strict=True)])
+        x = _resample(x, spacing_shape(in_shape, spacing, cfg.spacing))
     net = model.net.to(dev).eval()
 
     def windows(batch: torch.Tensor) -> torch.Tensor:

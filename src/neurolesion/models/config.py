@@ -135,7 +135,10 @@ class ModelConfig:
         context_factor: DeepMedic context pathway down-sampling factor.
         patch_size: training patch and inference window, voxels.
         spacing: voxel size the network expects, mm.
-        normalisation: name of the intensity normalisation applied by the caller.
+        normalisation: name of the intensity normalisation applied by the caller
+            (see `neurolesion.preprocess.normalize.NORMALISATIONS`).
+        any_input: one input channel that takes any single one of ``inputs`` (a contrast-agnostic
+            network, e.g. brain extraction); otherwise one channel per input sequence.
 
     Raises:
         ValueError: inconsistent values (wrapped into InputError by `from_mapping`).
@@ -153,6 +156,7 @@ class ModelConfig:
     patch_size: tuple[int, int, int] = (96, 96, 96)
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
     normalisation: str = "zscore-brain"
+    any_input: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -183,8 +187,8 @@ class ModelConfig:
 
     @property
     def in_channels(self) -> int:
-        """Number of input channels."""
-        return len(self.inputs)
+        """Number of input channels (1 for an `any_input` network)."""
+        return 1 if self.any_input else len(self.inputs)
 
     @property
     def out_channels(self) -> int:

@@ -13,7 +13,11 @@ Built in:
   deepbet run on any single contrast.
 - "deepbet-t1": deepbet on T1 (or T1c) only, carried to the other contrasts by the co-registration.
 - "nonzero": for images already skull-stripped (the voxels non-zero in most images).
-"auto" is "nonzero" when the first image (the reference) looks skull-stripped, "deepbet" otherwise.
+- "model": the shipped brain extraction model (a model whose card has the task "brain", trained by
+  ``neurolesion train --config configs/brain_unet.yaml``), run on every contrast present, probabilities
+  averaged. Any trained model file registers the same way: ``register_brain_method("mine")(model_method(path))``.
+"auto" is "nonzero" when the first image (the reference) looks skull-stripped, otherwise "model" when a
+brain model is shipped, "deepbet" when none is.
 
 Example:
     >>> mask = extract_brain({"flair": flair_on_grid, "t1": t1_on_grid})  # doctest: +SKIP
@@ -24,7 +28,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cc3d
 import numpy as np
@@ -34,6 +39,9 @@ from neurolesion.errors import InputError
 from neurolesion.preprocess.orientation import reorient
 from neurolesion.preprocess.resample import Grid, grid_for_spacing, resample
 from neurolesion.volume import Volume
+
+if TYPE_CHECKING:
+    from neurolesion.models.card import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,8 @@ DEEPBET_MEAN_THRESHOLD = 0.7
 STRIPPED_LITRES: tuple[float, float] = (0.5, 2.0)
 #: Sequences deepbet's T1 network sees as T1-like.
 T1_LIKE: tuple[str, ...] = ("t1", "t1c")
+#: The task a learned brain extraction model's card lists.
+BRAIN_TASK = "brain"
 
 
 def register_brain_method(name: str, threshold: float = 0.5) -> Callable[[BrainMethod], BrainMethod]:
@@ -127,6 +137,105 @@ def nonzero(images: Mapping[str, Volume]) -> np.ndarray:
     return np.mean(inside, axis=0).astype(np.float32)
 
 
+def shipped_brain_model() -> Path | None:
+    """The shipped brain extraction model file (first by name whose card has the task "brain"), or None.
+
+    Example:
+        >>> shipped_brain_model()  # doctest: +SKIP
+        PosixPath('.../neurolesion/models/weights/brain-unet.pt')
+    """
+    from neurolesion.models import card as cards  # heavy import (torch): only when used
+
+    for shipped in cards.shipped_models():
+        path = cards.WEIGHTS_DIR / f"{shipped.name}.pt"
+        if BRAIN_TASK in shipped.tasks and path.is_file():
+            return path
+    return None
+
+
+@functools.lru_cache(maxsize=2)
+def _brain_model(path: str, modified: float) -> LoadedModel:
+    from neurolesion.models.card import load_model
+
+    model = load_model(path)
+    if BRAIN_TASK not in model.card.tasks:
+        raise InputError(f"{path}: model {model.card.name} has no {BRAIN_TASK!r} output ({model.card.tasks})")
+    return model
+
+
+def model_probability(model: LoadedModel, images: Mapping[str, Volume]) -> np.ndarray:
+    """A brain extraction model's brain probability on the images' grid.
+
+    Each image is brought to RAS (exact axis permutation) and normalised the way the model's card says
+    (no brain mask needed for ``percentile-nonzero``); `predict_volume` resamples it to the model's spacing
+    and the probability back (linear). A contrast-agnostic (`any_input`) model runs on every image alone
+    and the probabilities are averaged; other models get the sequences of their card as channels.
+
+    Args:
+        model: a loaded model with a "brain" output.
+        images: sequence name -> Volume, all on one grid.
+
+    Returns:
+        (X, Y, Z) float32 probability on the grid of the images.
+
+    Raises:
+        InputError: an unknown normalisation, or none of the model's input sequences.
+    """
+    from neurolesion.infer.predict import predict_volume
+    from neurolesion.preprocess.normalize import NORMALISATIONS
+
+    card, cfg = model.card, model.config
+    if card.normalisation not in NORMALISATIONS:
+        raise InputError(f"{model.source}: normalisation {card.normalisation!r} unknown")
+    normalise = NORMALISATIONS[card.normalisation]
+    task = card.tasks.index(BRAIN_TASK)
+    first = next(iter(images.values()))
+    ras = {seq: reorient(volume) for seq, volume in images.items()}
+    grid = next(iter(ras.values()))
+    if cfg.any_input:
+        runs = [(normalise(volume, None).array, [True]) for volume in ras.values()]
+    else:
+        present = [seq in ras for seq in cfg.inputs]
+        if not any(present):
+            raise InputError(f"{model.source}: needs one of {', '.join(cfg.inputs)}; got {', '.join(ras)}")
+        blank = np.zeros(grid.shape, np.float32)
+        runs = [
+            (np.stack([normalise(ras[s], None).data if s in ras else blank for s in cfg.inputs]), present)
+        ]
+    probability = np.mean(
+        [predict_volume(model, image, grid.spacing, flags)[task] for image, flags in runs], axis=0
+    )
+    return resample(grid.with_array(probability), Grid.of(first)).data
+
+
+def model_method(name_or_path: str | Path) -> BrainMethod:
+    """A brain method running a trained brain extraction model (file, folder, checkpoint or shipped name).
+
+    Example:
+        >>> register_brain_method("brain1")(model_method("runs/brain1/best.pt"))  # doctest: +SKIP
+    """
+
+    def method(images: Mapping[str, Volume]) -> np.ndarray:
+        from neurolesion.models.card import load_model
+
+        return model_probability(load_model(name_or_path), images)
+
+    return method
+
+
+@register_brain_method("model")
+def shipped_model(images: Mapping[str, Volume]) -> np.ndarray:
+    """The shipped brain extraction model (see `shipped_brain_model`) on every contrast present.
+
+    Raises:
+        InputError: no brain model is shipped.
+    """
+    path = shipped_brain_model()
+    if path is None:
+        raise InputError("brain extraction 'model': no brain model is shipped; use 'deepbet' or 'auto'")
+    return model_probability(_brain_model(str(path), path.stat().st_mtime), images)
+
+
 def looks_skull_stripped(volume: Volume) -> bool:
     """True when the non-zero voxels form one compact brain-sized region (the input is already stripped).
 
@@ -181,7 +290,10 @@ def extract_brain(
     first = next(iter(images.values()))
     name = method
     if method == "auto":
-        name = "nonzero" if looks_skull_stripped(first) else AUTO_METHOD
+        if looks_skull_stripped(first):
+            name = "nonzero"
+        else:
+            name = "model" if shipped_brain_model() is not None else AUTO_METHOD
     if name not in _METHODS:
         raise InputError(
             f"brain extraction method {method!r} unknown; expected 'auto' or one of {available_methods()}"

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from neurolesion.errors import InputError
@@ -104,3 +106,48 @@ def normalize(
         InputError: empty mask or constant intensities inside it.
     """
     return zscore(clip_percentiles(volume, mask, percentiles), mask)
+
+
+def scale_nonzero(
+    volume: Volume, mask: np.ndarray | None = None, percentiles: tuple[float, float] = PERCENTILES
+) -> Volume:
+    """Map every channel's percentiles over its non-zero voxels to 0 and 1, clipping outside.
+
+    Needs no brain mask (``percentile-nonzero``): it is the normalisation of models that run before the
+    brain is known, e.g. brain extraction on a raw head. The background lands at (about) 0, the value
+    sliding-window inference pads with.
+
+    Args:
+        volume: the image.
+        mask: ignored (the signature of `NORMALISATIONS`).
+        percentiles: the values mapped to 0 and 1.
+
+    Returns:
+        float32 image in [0, 1].
+
+    Raises:
+        InputError: an image with no non-zero voxel or constant non-zero intensities.
+
+    Example:
+        >>> v = Volume(np.arange(1000.0).reshape(10, 10, 10), np.eye(4))
+        >>> s = scale_nonzero(v, percentiles=(0, 100))
+        >>> float(s.data.min()), float(s.data.max())
+        (0.0, 1.0)
+    """
+    out = []
+    for channel in volume.array:
+        values = channel[channel != 0]
+        lo, hi = np.percentile(values, percentiles) if values.size else (0.0, 0.0)
+        if hi <= lo:
+            raise InputError(
+                f"{volume.name or 'volume'}: no intensity variation among its non-zero voxels; expected an image"
+            )
+        out.append(np.clip((channel - lo) / (hi - lo), 0.0, 1.0))
+    return volume.with_array(np.stack(out).astype(np.float32))
+
+
+#: Intensity normalisations by the name a model card records: (volume, brain mask or None) -> volume.
+NORMALISATIONS: dict[str, Callable[[Volume, np.ndarray | None], Volume]] = {
+    "zscore-brain": normalize,
+    "percentile-nonzero": scale_nonzero,
+}

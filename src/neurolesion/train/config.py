@@ -62,6 +62,8 @@ class SamplerConfig:
             random cases, so a cache smaller than the training set reloads a case from disk for most
             patches; on a CPU that loading, not the network, then sets the pace. About 100 MB per 1 mm
             case and input sequence.
+        resample: resample every case folder to the model's ``spacing`` on load (e.g. 2 mm for a
+            whole-head brain extraction network); otherwise cases keep their own grid.
     """
 
     source: Literal["folder", "synth", "mixed", "blobs"] = "blobs"
@@ -73,6 +75,7 @@ class SamplerConfig:
     blob_cases: int = 8
     blob_shape: tuple[int, int, int] = (64, 64, 64)
     cache_cases: int = 24
+    resample: bool = False
 
     def __post_init__(self) -> None:
         if self.source in ("folder", "mixed") and not self.folder:

@@ -27,8 +27,9 @@ import numpy as np
 from scipy import ndimage
 
 from neurolesion.errors import InputError
+from neurolesion.infer.predict import resize_to_spacing
 from neurolesion.io.nifti import load_nifti
-from neurolesion.preprocess.normalize import normalize
+from neurolesion.preprocess.normalize import NORMALISATIONS
 
 log = logging.getLogger(__name__)
 
@@ -125,24 +126,38 @@ def blob_case(
     )
 
 
-def load_case_folder(folder: str | Path, inputs: Sequence[str], outputs: Sequence[str]) -> CaseArrays:
+def load_case_folder(
+    folder: str | Path,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    normalisation: str = "zscore-brain",
+    spacing: Sequence[float] | None = None,
+) -> CaseArrays:
     """Read a case folder (``<seq>.nii.gz``, ``brain_mask.nii.gz``, ``<task>_labels.nii.gz``).
 
     Sequences in ``inputs`` that are missing become zero channels with ``present`` False; a missing
-    ``<task>_labels.nii.gz`` means no lesions of that task. Images are percentile-clipped and z-scored
-    inside the brain mask (``zscore-brain``).
+    ``<task>_labels.nii.gz`` means no lesions of that task, except for the task ``brain``, whose label is
+    the brain mask. Images are normalised as named (default: percentile-clipped and z-scored inside the
+    brain mask, ``zscore-brain``), then, when ``spacing`` is given, everything is resampled to that voxel
+    size the way `predict_volume` resamples (images trilinearly; masks and labels trilinearly, cut at 0.5).
 
     Args:
         folder: the case folder.
         inputs: sequences in channel order.
         outputs: tasks in channel order.
+        normalisation: a name from `neurolesion.preprocess.normalize.NORMALISATIONS`.
+        spacing: voxel size (mm) to resample to; None keeps the case's grid.
 
     Returns:
         The case.
 
     Raises:
-        InputError: no brain mask, none of the inputs present, or images on different grids.
+        InputError: no brain mask, none of the inputs present, images on different grids, or an unknown
+            normalisation.
     """
+    if normalisation not in NORMALISATIONS:
+        raise InputError(f"normalisation {normalisation!r} unknown; expected one of {sorted(NORMALISATIONS)}")
+    normalise = NORMALISATIONS[normalisation]
     d = Path(folder)
     mask_path = d / "brain_mask.nii.gz"
     if not mask_path.is_file():
@@ -156,7 +171,7 @@ def load_case_folder(folder: str | Path, inputs: Sequence[str], outputs: Sequenc
             vol = load_nifti(p)
             if vol.shape != mask_vol.shape:
                 raise InputError(f"{p}: shape {vol.shape} differs from the brain mask {mask_vol.shape}")
-            channels.append(normalize(vol, brain).data)
+            channels.append(normalise(vol, brain).data)
             present.append(True)
         else:
             channels.append(np.zeros(mask_vol.shape, np.float32))
@@ -166,20 +181,29 @@ def load_case_folder(folder: str | Path, inputs: Sequence[str], outputs: Sequenc
     labels, count = [], 0
     for task in outputs:
         p = d / f"{task}_labels.nii.gz"
-        ids = load_nifti(p, label=True).data if p.is_file() else np.zeros(mask_vol.shape, np.float32)
+        if p.is_file():
+            ids = load_nifti(p, label=True).data
+        else:
+            ids = brain.astype(np.float32) if task == "brain" else np.zeros(mask_vol.shape, np.float32)
         if ids.shape != mask_vol.shape:
             raise InputError(f"{p}: shape {ids.shape} differs from the brain mask {mask_vol.shape}")
         count += len(np.unique(ids[ids > 0]))
         labels.append(ids > 0)
-    label = np.stack(labels).astype(np.uint8)
-    voxel_ml = float(np.prod(mask_vol.spacing)) / 1000.0
+    image, label = np.stack(channels).astype(np.float32), np.stack(labels).astype(np.uint8)
+    grid_spacing = mask_vol.spacing
+    if spacing is not None and not np.allclose(spacing, grid_spacing, atol=1e-3):
+        image = resize_to_spacing(image, grid_spacing, spacing)
+        masks = resize_to_spacing(np.concatenate([brain[None], label]), grid_spacing, spacing) >= 0.5
+        brain, label = masks[0], masks[1:].astype(np.uint8)
+        grid_spacing = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+    voxel_ml = float(np.prod(grid_spacing)) / 1000.0
     return CaseArrays(
         name=d.name,
-        image=np.stack(channels).astype(np.float32),
+        image=image,
         present=np.asarray(present),
         label=label,
         brain=brain,
-        spacing=mask_vol.spacing,
+        spacing=grid_spacing,
         lesion_count=count,
         lesion_volume_ml=float(label.sum()) * voxel_ml,
     )
@@ -222,6 +246,7 @@ def sample_patch(
     patch_size: Sequence[int],
     lesion_prob: float = 0.5,
     class_balanced: bool = True,
+    one_sequence: bool = False,
 ) -> Patch:
     """Cut one training patch from a case.
 
@@ -231,20 +256,28 @@ def sample_patch(
         patch_size: spatial size of the patch.
         lesion_prob: probability that the centre is a lesion voxel.
         class_balanced: choose the task first (uniformly among those with lesions).
+        one_sequence: the patch has a single channel: one of the case's present sequences, chosen at
+            random (for contrast-agnostic `ModelConfig.any_input` networks).
 
     Returns:
-        ``{"image": (C, *patch), "label": (K, *patch) uint8, "present": (C,) bool}``; parts outside the
-        volume are padded with each channel's minimum (image) and 0 (label).
+        ``{"image": (C, *patch), "label": (K, *patch) uint8, "present": (C,) bool}`` (C = 1 with
+        ``one_sequence``); parts outside the volume are padded with each channel's minimum (image) and 0
+        (label).
     """
     size = np.asarray(patch_size, int)
     centre = _centre(case, rng, lesion_prob, class_balanced)
+    channels = slice(None)
+    if one_sequence:
+        present = np.flatnonzero(case.present)
+        pick = int(present[rng.integers(present.size)])
+        channels = slice(pick, pick + 1)
     start = centre - size // 2
     shape = np.asarray(case.brain.shape)
     lo = np.clip(start, 0, shape)
     hi = np.clip(start + size, 0, shape)
     sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     pad = [(0, 0)] + [(int(a - s), int(s + n - b)) for a, b, s, n in zip(lo, hi, start, size, strict=True)]
-    image = case.image[(slice(None), *sl)]
+    image = case.image[(channels, *sl)]
     label = case.label[(slice(None), *sl)]
     if any(p != (0, 0) for p in pad):
         image = np.stack([np.pad(c, pad[1:], constant_values=float(c.min(initial=0.0))) for c in image])
@@ -252,5 +285,5 @@ def sample_patch(
     return {
         "image": image.astype(np.float32),
         "label": label.astype(np.uint8),
-        "present": case.present.copy(),
+        "present": case.present[channels].copy(),
     }

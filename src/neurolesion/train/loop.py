@@ -52,13 +52,22 @@ log = logging.getLogger(__name__)
 
 
 class CaseStore:
-    """Case folders loaded on demand, the most recently used ``capacity`` kept in memory."""
+    """Case folders loaded on demand, the most recently used ``capacity`` kept in memory.
+
+    ``load_options`` go to `load_case_folder` (normalisation, spacing).
+    """
 
     def __init__(
-        self, folders: Sequence[Path], inputs: Sequence[str], outputs: Sequence[str], capacity: int = 24
+        self,
+        folders: Sequence[Path],
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        capacity: int = 24,
+        **load_options: Any,
     ):
         self.folders = list(folders)
         self.inputs, self.outputs, self.capacity = tuple(inputs), tuple(outputs), capacity
+        self.load_options = load_options
         self._cache: OrderedDict[int, CaseArrays] = OrderedDict()
 
     def __len__(self) -> int:
@@ -68,7 +77,7 @@ class CaseStore:
         if i in self._cache:
             self._cache.move_to_end(i)
             return self._cache[i]
-        case = load_case_folder(self.folders[i], self.inputs, self.outputs)
+        case = load_case_folder(self.folders[i], self.inputs, self.outputs, **self.load_options)
         self._cache[i] = case
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
@@ -147,7 +156,8 @@ class TrainingData:
             return next(self.stream)
         assert self.cases is not None
         case = self.cases[int(rng.integers(len(self.cases)))]
-        return sample_patch(case, rng, self.cfg.model.patch_size, s.lesion_prob, s.class_balanced)
+        m = self.cfg.model
+        return sample_patch(case, rng, m.patch_size, s.lesion_prob, s.class_balanced, m.any_input)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(image, label) tensors of shape (B, C, *patch) and (B, K, *patch) for ``step``."""
@@ -166,6 +176,9 @@ def validate(
 ) -> dict[str, Any]:
     """Voxel Dice and lesion-wise F1 (overlap rule) per task, averaged over whole held-out cases.
 
+    Lesion predictions are counted inside the brain mask only; a ``brain`` output is scored as it is. An
+    `any_input` network is run on each present sequence of a case alone, and scored on each.
+
     Args:
         model: the network (any mode; left in eval mode) with its configuration.
         cases: validation cases.
@@ -179,13 +192,18 @@ def validate(
     d: dict[str, list[float]] = {t: [] for t in tasks}
     f: dict[str, list[float]] = {t: [] for t in tasks}
     for case in cases:
-        prob = predict_volume(
-            model, case.image, case.spacing, case.present, batch_size=sw_batch, device=device
-        )
-        for k, t in enumerate(tasks):
-            pred = (prob[k] > 0.5) & case.brain
-            d[t].append(dice(pred, case.label[k] > 0))
-            f[t].append(match_lesions(pred, case.label[k] > 0, case.spacing, rule="overlap").f1)
+        if model.config.any_input:
+            runs = [(case.image[c : c + 1], np.ones(1, bool)) for c in np.flatnonzero(case.present)]
+        else:
+            runs = [(case.image, case.present)]
+        for image, present in runs:
+            prob = predict_volume(model, image, case.spacing, present, batch_size=sw_batch, device=device)
+            for k, t in enumerate(tasks):
+                pred = prob[k] > 0.5
+                if t != "brain":
+                    pred &= case.brain
+                d[t].append(dice(pred, case.label[k] > 0))
+                f[t].append(match_lesions(pred, case.label[k] > 0, case.spacing, rule="overlap").f1)
     out_d = {t: float(np.mean(v)) for t, v in d.items()}
     out_f = {t: float(np.mean(v)) for t, v in f.items()}
     return {
@@ -242,7 +260,10 @@ def _cases(
         return None, [stream.head(i) for i in range(cfg.val_cases)], info
     k = 0 if fold is None else fold
     train_dirs, val_dirs = folder_split(cfg, k)
-    val = [load_case_folder(p, m.inputs, m.outputs) for p in val_dirs[: cfg.val_cases]]
+    load_options: dict[str, Any] = {"normalisation": m.normalisation}
+    if s.resample:
+        load_options["spacing"] = m.spacing
+    val = [load_case_folder(p, m.inputs, m.outputs, **load_options) for p in val_dirs[: cfg.val_cases]]
     info = {
         "source": s.source,
         "folder": s.folder,
@@ -251,7 +272,9 @@ def _cases(
         "train_cases": len(train_dirs),
     }
     info.update(_simulator_info(s.folder))
-    store = CaseStore(train_dirs, m.inputs, m.outputs, s.cache_cases) if s.source != "synth" else None
+    store = None
+    if s.source != "synth":
+        store = CaseStore(train_dirs, m.inputs, m.outputs, s.cache_cases, **load_options)
     return store, val, info
 
 
