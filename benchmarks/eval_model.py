@@ -10,12 +10,19 @@ precision; CMB: F1).
 
     neurolesion synth -t csvd --n 30 --seed 900000 -o data/test_csvd      # seeds never used in training
     python benchmarks/eval_model.py --model runs/wmh/best.pt --cases data/test_csvd --task wmh -o eval/wmh
+
+With ``--release FILE.pt`` the evaluated model is then exported (`neurolesion.models.card.export_model`:
+weights, configuration and a card holding these figures, the command that produced them, any
+``--extra-evaluation`` JSON files, e.g. real-scan results, and the ``--limitation`` lines), e.g. into
+``src/neurolesion/models/weights/`` to ship it as the default for its tasks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +40,7 @@ from neurolesion.metrics.breakdown import (
 )
 from neurolesion.metrics.evaluate import evaluate_folders
 from neurolesion.metrics.lesionwise import HitRule
-from neurolesion.models.card import load_model
+from neurolesion.models.card import export_model, load_model
 from neurolesion.registry import TASKS
 from neurolesion.train.data import case_folders
 
@@ -68,6 +75,12 @@ def main() -> None:
     ap.add_argument("-o", "--output", required=True, type=Path)
     ap.add_argument("--hit-rule", default="centroid")
     ap.add_argument("--distance-mm", type=float, default=5.0, help="centroid hit-rule distance")
+    ap.add_argument("--release", type=Path, help="export the evaluated model to this .pt file")
+    ap.add_argument("--release-name", help="name of the released model (default: the checkpoint's)")
+    ap.add_argument(
+        "--extra-evaluation", type=Path, action="append", default=[], help="JSON merged into the card"
+    )
+    ap.add_argument("--limitation", action="append", default=[], help="a known weakness, for the card")
     args = ap.parse_args()
 
     model = load_model(args.model)
@@ -108,6 +121,34 @@ def main() -> None:
     with atomic_path(args.output / "tables.md") as tmp:
         tmp.write_text(markdown + "\n")
     print(markdown)
+    if args.release:
+        metrics = summary["metrics"]
+        evaluation: dict[str, Any] = {
+            "synthetic_test": {
+                "cases": summary["n_cases"],
+                "folder": args.cases.name,
+                "dice": metrics.get("dice"),
+                "lesion_f1": metrics.get("lesion_f1"),
+                "hd95_mm": metrics.get("hd95_mm"),
+                "pooled_lesions": tables["pooled"],
+                "requirements": tables["requirements"],
+                "recall_by_size": tables["by_size"],
+                "recall_by_subtype": tables["by_subtype"],
+                "recall_by_region": tables["by_region"],
+                "hit_rule": f"{args.hit_rule} {args.distance_mm} mm",
+                "command": shlex.join(["python", *sys.argv]),
+            }
+        }
+        for extra in args.extra_evaluation:
+            evaluation.update(json.loads(extra.read_text()))
+        out = export_model(
+            args.model,
+            args.release,
+            args.release_name,
+            evaluation=evaluation,
+            limitations=tuple(args.limitation),
+        )
+        print(f"released {out} ({out.stat().st_size / 1e6:.1f} MB) with its card {out.with_suffix('.json')}")
 
 
 if __name__ == "__main__":
