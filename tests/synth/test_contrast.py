@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from neurolesion.anatomy.labels import Tissue as T
 from neurolesion.synth.contrast import (
+    damage_white_matter,
     dephase,
     field_map,
     random_sequence,
@@ -16,6 +17,8 @@ from neurolesion.synth.contrast import (
     signal_table,
     swi_combine,
     swi_lowpass,
+    vary_conspicuity,
+    vary_grey_white_contrast,
 )
 from neurolesion.synth.properties import N_CODES, PROPERTIES, property_table
 from neurolesion.synth.tissues import LesionTissue as L
@@ -110,3 +113,29 @@ def test_swi_darkens_negative_phase() -> None:
     img[8, 8, 8] *= np.exp(-1j * 1.0)
     swi = swi_combine(img, swi_lowpass(img, (1.0, 1.0, 1.0)))
     assert swi[8, 8, 8] < 0.6 and swi[0, 0, 0] == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("field_t", [1.5, 3.0])
+@pytest.mark.parametrize("seq", sorted(ORDERS))
+def test_tissue_order_holds_with_the_per_case_knobs_at_their_extremes(seq: str, field_t: float) -> None:
+    """Weakest grey/white contrast, strongest white-matter damage, faintest lesions: still in order."""
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        props = {k: v.copy() for k, v in property_table(field_t).items()}
+        props = vary_grey_white_contrast(props, rng, (0.2, 0.2))
+        props = damage_white_matter(props, rng, (0.3, 0.3))
+        props = vary_conspicuity(props, rng, (0.5, 0.5))
+        lut = signal_table(random_sequence(seq, field_t, rng), props)
+        values = [lut[c] for c in ORDERS[seq]]
+        assert values == sorted(values), (seq, field_t, values)
+
+
+def test_damaged_white_matter_moves_towards_wmh_but_stays_white_matter() -> None:
+    healthy = property_table(3.0)
+    props = damage_white_matter(
+        {k: v.copy() for k, v in healthy.items()}, np.random.default_rng(0), (1.0, 1.0)
+    )
+    for key in ("pd", "t1", "t2", "t2s"):
+        gap = healthy[key][T.CORTICAL_GM] - healthy[key][T.WM]
+        moved = props[key][T.WM] - healthy[key][T.WM]
+        assert 0 < moved / gap <= 0.8 + 1e-6, key

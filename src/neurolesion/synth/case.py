@@ -68,7 +68,9 @@ class SynthConfig:
         random_contrast_p: probability that a sequence gets random intensities (domain randomisation).
         property_jitter: log-normal spread of the per-case tissue properties.
         lesion_conspicuity: (low, high) factor between white matter (0) and the tabulated gliotic lesion
-            (1) drawn per case for WMH, lacune rims and oedema (real MS lesions measured at about 0.4).
+            (1) drawn per case for WMH, lacune rims and oedema, measured from the (damaged) white matter. The
+            floor of 0.5 keeps every labelled lesion visible: with 0.3 and white-matter damage some cases
+            held 35 ml of WMH at zero FLAIR contrast, which no rater would have drawn.
         grey_white_contrast: (low, high) factor between white matter (0) and the tabulated grey matter (1)
             drawn per case for every grey-matter code (scanner and sequence variation of GM/WM contrast).
         white_matter_damage: (low, high) factor between healthy white matter (0) and the WMH tissue (1)
@@ -85,7 +87,7 @@ class SynthConfig:
     working_downsample: int = 1
     random_contrast_p: float = 0.0
     property_jitter: float = 0.06
-    lesion_conspicuity: tuple[float, float] = (0.3, 1.0)
+    lesion_conspicuity: tuple[float, float] = (0.5, 1.0)
     grey_white_contrast: tuple[float, float] = (0.2, 1.0)
     white_matter_damage: tuple[float, float] = (0.0, 0.3)
     mimics_p: float = 0.7

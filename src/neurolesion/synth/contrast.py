@@ -174,6 +174,10 @@ def vary_grey_white_contrast(
     return props
 
 
+#: Largest fraction of the white-to-grey property gap that white-matter damage may close.
+GREY_MARGIN = 0.8
+
+
 def damage_white_matter(
     props: dict[str, np.ndarray], rng: np.random.Generator, strength: tuple[float, float]
 ) -> dict[str, np.ndarray]:
@@ -181,8 +185,10 @@ def damage_white_matter(
 
     White matter around lesions is not normal in MS or small vessel disease (diffuse oedema, demyelination,
     "dirty" white matter): its T2 is longer and its T1 longer than healthy tissue. A factor d drawn in
-    `strength` gives ``wm + d * (wmh - wm)`` for cerebral and cerebellar white matter; apply it before
-    `vary_conspicuity`, whose lesions are then drawn between the damaged white matter and the WMH tissue.
+    `strength` gives ``wm + d * (wmh - wm)`` for cerebral and cerebellar white matter, but never more than
+    `GREY_MARGIN` of the way to the grey matter, so the tissue order of every sequence holds (FLAIR:
+    WM < GM). Apply it after `vary_grey_white_contrast` and before `vary_conspicuity`, whose lesions are then
+    drawn between the damaged white matter and the WMH tissue.
 
     Example:
         >>> t = property_table(3.0)
@@ -192,9 +198,17 @@ def damage_white_matter(
     """
     d = np.float32(rng.uniform(*strength))
     target = int(LesionTissue.WMH)
-    for code in (int(Tissue.WM), int(Tissue.CEREBELLAR_WM)):
+    pairs = (
+        (int(Tissue.WM), int(Tissue.CORTICAL_GM)),
+        (int(Tissue.CEREBELLAR_WM), int(Tissue.CEREBELLAR_GM)),
+    )
+    for code, grey in pairs:
         for key in ("pd", "t1", "t2", "t2s"):
-            props[key][code] = props[key][code] + d * (props[key][target] - props[key][code])
+            shift = d * (props[key][target] - props[key][code])
+            gap = props[key][grey] - props[key][code]
+            if shift * gap > 0 and abs(shift) > GREY_MARGIN * abs(gap):
+                shift = GREY_MARGIN * gap  # damaged white matter still looks like white matter
+            props[key][code] = props[key][code] + shift
     return props
 
 
