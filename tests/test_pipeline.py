@@ -146,3 +146,23 @@ def test_a_model_serving_several_tasks_runs_once(
     assert calls == [("wmh", "lacune")]
     assert {"wmh", "lacune"} <= set(result.summary["tasks_run"])
     assert (result.output / "lacune_probability.nii.gz").is_file()
+
+
+def test_summary_is_written_once_with_every_timing(
+    phantom: Path, tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[str] = []
+    real = Path.write_text
+
+    def spy(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.name.startswith(("summary", ".summary")):
+            written.append(self.name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", spy)
+    result = segment(phantom, tmp_path / "out", models=tiny_models, **FAST)
+    assert written == ["summary.json"]
+    summary = json.loads((result.output / "summary.json").read_text())
+    assert summary == json.loads(json.dumps(result.summary, default=str))
+    assert "write" in summary["timings_s"]
+    assert result.files["summary"] == result.output / "summary.json"

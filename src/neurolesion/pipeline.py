@@ -27,7 +27,6 @@ import numpy as np
 import neurolesion
 from neurolesion.analysis.table import LESION_COLUMNS
 from neurolesion.errors import InputError
-from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import Case, load_case
 from neurolesion.io.nifti import save_nifti
 from neurolesion.registry import TASKS, expand_tasks, tasks_for_sequences
@@ -253,11 +252,12 @@ def segment(
         "warnings": warnings,
         "timings_s": clock.timings,
     }
-    with clock.stage("write", 0.95), _staging(out) as stage:
-        files = _write_outputs(stage, case, brain_native, labels, probs, rows, summary, anatomy)
-    summary["timings_s"] = clock.timings
-    with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    with _staging(out) as stage:
+        with clock.stage("write", 0.95):
+            files = _write_outputs(stage, case, brain_native, labels, probs, rows, summary, anatomy)
+        # Last and once, with every timing (``timings_s`` is the clock's own dict); staging moves it whole.
+        files["summary"] = stage / "summary.json"
+        files["summary"].write_text(json.dumps(summary, indent=2, default=str))
     if progress is not None:
         progress("done", 1.0)
     return SegmentResult(out, summary, rows, {name: out / p.name for name, p in files.items()})
@@ -357,8 +357,6 @@ def _write_outputs(
     except Exception as exc:
         log.exception("report failed")
         summary["warnings"].append(f"report not written: {type(exc).__name__}: {exc}")
-    (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    files["summary"] = stage / "summary.json"
     return files
 
 
