@@ -118,6 +118,25 @@ def test_zip_upload_runs_and_unsafe_zips_are_refused(service: Service, tmp_path:
     assert upload(client, [("../x.nii.gz", b"x")]).status_code == 400
 
 
+def test_uploads_that_are_not_images_are_refused_at_once(service: Service, tmp_path: Path) -> None:
+    client, data_dir = service
+    before = len(client.get("/api/jobs", headers=AUTH).json())
+    cases = [
+        ([("notes.txt", b"not an image")], "no image among notes.txt"),
+        ([("FLAIR.nii.gz", b"random bytes, not gzip")], "FLAIR.nii.gz: not a NIfTI image"),
+        ([("study.zip", _zip({"study/FLAIR.nii.gz": b"\x1f\x8bjunk"}))], "study/study/FLAIR.nii.gz"),
+        ([("study.zip", _zip({"s/readme.txt": b"x", "s/IM1": b"y" * 200}))], "no image among"),
+    ]
+    for files, message in cases:
+        response = upload(client, files)
+        assert response.status_code == 400, response.text
+        assert message in response.json()["detail"]
+    jobs = client.get("/api/jobs", headers=AUTH).json()
+    refused = jobs[: len(jobs) - before]
+    assert len(refused) == len(cases) and all(j["status"] == "failed" for j in refused)
+    assert not [j for j in refused if (data_dir / "jobs" / j["id"]).exists()]
+
+
 def test_corrections_keep_both_versions_update_table_and_log_dice(
     service: Service, done_job: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from neurolesion.errors import InputError
-from neurolesion.service.uploads import UploadTooLarge, extract_zip, safe_relative_path, store_upload
+from neurolesion.service.uploads import (
+    UploadTooLarge,
+    check_images,
+    extract_zip,
+    safe_relative_path,
+    store_upload,
+)
 
 
 @pytest.mark.parametrize("name", ["../a", "/etc/passwd", "a/../../b", "C:\\x", "..\\..\\x", "", "a\nb"])
@@ -59,3 +65,43 @@ def test_store_upload_limits_and_duplicates(tmp_path: Path) -> None:
     stored = store_upload([("study.zip", buffer)], tmp_path / "c", max_bytes=10_000, max_unzipped_bytes=100)
     assert stored == [tmp_path / "c" / "study" / "s" / "IM1"]
     assert not (tmp_path / "c" / "study.zip").exists()
+
+
+def _stored(tmp_path: Path, files: dict[str, bytes]) -> list[Path]:
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    return [tmp_path / name for name in files]
+
+
+def test_check_images_accepts_nifti_and_dicom_headers(tmp_path: Path) -> None:
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    nifti = nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)).to_bytes()
+    dicom = b"\0" * 128 + b"DICM" + b"\2\0" * 8
+    files = {"T1.nii": nifti, "FLAIR.nii.gz": gzip.compress(nifti), "s/IM1": dicom, "s/notes.txt": b"x"}
+    check_images(_stored(tmp_path, files), tmp_path)
+    check_images(_stored(tmp_path, {"s/IM2.dcm.gz": gzip.compress(dicom), "s/.DS_Store": b"junk"}), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"notes.txt": b"hello"}, r"no image among notes\.txt; expected NIfTI"),
+        (
+            {"scan.nii.gz": b"\x1f\x8b random"},
+            r"scan\.nii\.gz: not a NIfTI image .* expected a gzipped NIfTI",
+        ),
+        ({"scan.nii": b"x" * 400}, r"scan\.nii: not a NIfTI image .* expected an uncompressed NIfTI"),
+        ({"s/IM1.dcm": b"x" * 200}, r"s/IM1\.dcm: not a DICOM file"),
+        ({"s/a.bin": b"x", "s/b.bin": b"y"}, r"no image among s/a\.bin, s/b\.bin"),
+    ],
+)
+def test_check_images_names_the_file_that_is_not_an_image(
+    tmp_path: Path, files: dict[str, bytes], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        check_images(_stored(tmp_path, files), tmp_path)

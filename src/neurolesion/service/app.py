@@ -34,7 +34,7 @@ from neurolesion.service import exports, review
 from neurolesion.service.schemas import Health, JobDetail, JobOut, ReviewOut
 from neurolesion.service.settings import ServiceSettings
 from neurolesion.service.store import JobStore
-from neurolesion.service.uploads import UploadTooLarge, remove_tree, store_upload
+from neurolesion.service.uploads import UploadTooLarge, check_images, remove_tree, store_upload
 from neurolesion.service.worker import JobRunner, job_paths
 
 log = logging.getLogger(__name__)
@@ -229,12 +229,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         job = store.create(label or Path(files[0].filename or "study").name.split(".")[0], parsed)
         paths = job_paths(settings.jobs_dir, job["id"])
         try:
-            store_upload(
+            stored = store_upload(
                 ((f.filename or "upload", f.file) for f in files),
                 paths["input"],
                 max_bytes=settings.max_upload_mb << 20,
                 max_unzipped_bytes=settings.max_unzipped_mb << 20,
             )
+            check_images(stored, paths["input"])
         except InputError as exc:
             remove_tree(paths["root"])
             store.update(job["id"], status="failed", error=str(exc))

@@ -6,8 +6,11 @@ Zip entries and browser folder paths with an absolute path, a drive, ``..`` or a
 
 from __future__ import annotations
 
+import gzip
+import logging
 import shutil
 import stat
+import struct
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -15,7 +18,12 @@ from typing import IO
 
 from neurolesion.errors import InputError
 
+log = logging.getLogger(__name__)
+
 _CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_SIDECARS = (".json", ".txt", ".md", ".tsv")  # read beside images, never as images (as neurolesion.io.case)
+_DICOM_NAMES = (".dcm", ".dcm.gz", ".dicom", ".dicom.gz", ".ima")
 
 
 class UploadTooLarge(InputError):
@@ -155,6 +163,81 @@ def store_upload(
         archive.unlink()
         stored.extend(extracted)
     return stored
+
+
+def _head(path: Path, size: int) -> tuple[bytes, bool]:
+    """The first `size` bytes, decompressed when the file is gzipped, and whether it was gzipped."""
+    with path.open("rb") as fh:
+        head = fh.read(size)
+    if head[:2] != _GZIP_MAGIC:
+        return head, False
+    try:
+        with gzip.open(path) as fh:
+            return fh.read(size), True
+    except (OSError, EOFError):
+        return b"", True
+
+
+def _is_nifti_header(head: bytes) -> bool:
+    """A NIfTI-1 (348-byte header, magic at 344) or NIfTI-2 (540-byte header, magic at 4) header."""
+    for order in "<>":
+        if len(head) >= 348 and struct.unpack(f"{order}i", head[:4])[0] == 348:
+            return head[344:348] in (b"n+1\0", b"ni1\0")
+        if len(head) >= 8 and struct.unpack(f"{order}i", head[:4])[0] == 540:
+            return head[4:8] in (b"n+2\0", b"ni2\0")
+    return False
+
+
+def _is_dicom_header(head: bytes) -> bool:
+    """A DICOM file: the "DICM" preamble, or a preamble-less data set starting with group 0008/0002."""
+    return head[128:132] == b"DICM" or head[:2] in (b"\x08\x00", b"\x02\x00")
+
+
+def check_images(files: Iterable[Path], root: Path) -> None:
+    """Refuse an upload holding no image, or a file named as an image whose header says otherwise.
+
+    Only the first bytes of each file are read. Files that are neither NIfTI nor DICOM and not named as
+    such (a scanner CD's viewer, ``.DS_Store``) are left for the loader, which skips them, as long as the
+    upload holds at least one image; sidecars (``.json``, ``.txt`` ...) never count as images.
+
+    Args:
+        files: the stored files (as `store_upload` returns them).
+        root: the folder they were stored below; messages name files relative to it.
+
+    Raises:
+        InputError: a ``.nii``/``.nii.gz`` file without a NIfTI header (gzipped for ``.nii.gz``, not for
+            ``.nii``), a file named as DICOM without a DICOM header, or no image at all.
+
+    Example:
+        >>> check_images([Path("job/input/notes.txt")], Path("job/input"))  # doctest: +SKIP
+        Traceback (most recent call last):
+        ...
+        neurolesion.errors.InputError: upload: no image among notes.txt; expected NIfTI files ...
+    """
+    files = list(files)
+    images = 0
+    for path in files:
+        name, lower = str(path.relative_to(root)), path.name.lower()
+        if lower.endswith((".nii", ".nii.gz")):
+            head, gzipped = _head(path, 540)
+            if not _is_nifti_header(head) or gzipped != lower.endswith(".gz"):
+                kind = "a gzipped NIfTI file" if lower.endswith(".gz") else "an uncompressed NIfTI file"
+                raise InputError(f"{name}: not a NIfTI image (no valid NIfTI header); expected {kind}")
+            images += 1
+        elif lower.endswith(_SIDECARS):
+            continue
+        elif _is_dicom_header(_head(path, 132)[0]):
+            images += 1
+        elif lower.endswith(_DICOM_NAMES):
+            raise InputError(f"{name}: not a DICOM file (no DICOM header); expected a DICOM image")
+        else:
+            log.info("upload %s: neither NIfTI nor DICOM, left for the loader to skip", name)
+    if not images:
+        shown = ", ".join(str(p.relative_to(root)) for p in files[:5]) + (" ..." if len(files) > 5 else "")
+        raise InputError(
+            f"upload: no image among {shown}; expected NIfTI files (.nii, .nii.gz) or DICOM files "
+            "(a zip or a folder)"
+        )
 
 
 def remove_tree(folder: Path) -> None:
