@@ -67,6 +67,25 @@ def test_images_are_served_on_their_grid_and_uploads_never(
         assert client.get(f"{base}/{name}", headers=AUTH).status_code == 404
 
 
+def test_the_brain_mask_is_listed_and_served_on_the_case_grid(
+    service: Service, done_job: dict[str, Any]
+) -> None:
+    client, data_dir = service
+    job = client.get(f"/api/jobs/{done_job['id']}", headers=AUTH).json()
+    assert job["has_brain_mask"]
+    response = client.get(f"/api/jobs/{done_job['id']}/images/brain_mask", headers=AUTH)
+    assert response.status_code == 200
+    mask = nib.Nifti1Image.from_bytes(gzip.decompress(response.content))
+    assert mask.shape == (24, 28, 20) and np.allclose(mask.affine, AFFINE)
+    assert np.array_equal(np.asarray(mask.dataobj), np.ones((24, 28, 20), np.uint8))
+    (data_dir / "jobs" / done_job["id"] / "output" / "brain_mask.nii.gz").rename(data_dir / "mask.nii.gz")
+    try:
+        assert not client.get(f"/api/jobs/{done_job['id']}", headers=AUTH).json()["has_brain_mask"]
+        assert client.get(f"/api/jobs/{done_job['id']}/images/brain_mask", headers=AUTH).status_code == 404
+    finally:
+        (data_dir / "mask.nii.gz").rename(data_dir / "jobs" / done_job["id"] / "output" / "brain_mask.nii.gz")
+
+
 def test_progress_is_streamed_as_server_sent_events(service: Service, done_job: dict[str, Any]) -> None:
     client, _ = service
     with client.stream("GET", f"/api/jobs/{done_job['id']}/events", headers=AUTH) as response:

@@ -126,11 +126,21 @@ def _draw_filled_square(page: Any, lesion_id: int) -> None:
     page.wait_for_timeout(300)
 
 
-def _red_pixels(png: bytes) -> int:
+def _rgb(png: bytes) -> np.ndarray:
     import matplotlib.image as mpimg
 
-    rgb = mpimg.imread(io.BytesIO(png), format="png")[..., :3]
+    return np.asarray(mpimg.imread(io.BytesIO(png), format="png")[..., :3])
+
+
+def _red_pixels(png: bytes) -> int:
+    rgb = _rgb(png)
     return int(np.count_nonzero((rgb[..., 0] > 0.6) & (rgb[..., 1] < 0.3) & (rgb[..., 2] < 0.3)))
+
+
+def _green_pixels(png: bytes) -> int:
+    """Pixels of the brain-mask outline (NiiVue's 'winter' colour map at 1: green)."""
+    rgb = _rgb(png)
+    return int(np.count_nonzero((rgb[..., 1] > 0.6) & (rgb[..., 0] < 0.3) & (rgb[..., 2] < 0.7)))
 
 
 def test_upload_review_correct_and_export_rtstruct(server: str, tmp_path: Path) -> None:
@@ -166,7 +176,7 @@ def test_upload_review_correct_and_export_rtstruct(server: str, tmp_path: Path) 
         page.click("#upload-button")
         page.wait_for_selector("#study-table tr[data-status=done]", timeout=60_000)
         page.click("#study-table tr[data-status=done]")
-        page.wait_for_selector("#canvas-box[data-loaded='2']", timeout=30_000)
+        page.wait_for_selector("#canvas-box[data-loaded='3']", timeout=30_000)  # FLAIR, wmh, brain mask
         page.wait_for_selector("#lesion-table tbody tr >> nth=1")
         assert page.locator("#lesion-table tbody tr").count() == len(LESIONS)
         page.click("#lesion-table tbody tr >> nth=0")  # jump to lesion 1
@@ -183,6 +193,13 @@ def test_upload_review_correct_and_export_rtstruct(server: str, tmp_path: Path) 
         canvas = page.locator("#gl").screenshot()
         page.screenshot(path=str(shots / "viewer.png"))
         assert _red_pixels(canvas) > 20, "lesion overlay not visible"
+        hidden = _green_pixels(canvas)  # the brain-mask outline starts hidden
+        page.check("#overlay-controls input[data-task='brain mask']")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(shots / "brain_mask.png"))
+        shown = _green_pixels(page.locator("#gl").screenshot())
+        assert shown > 20 + 10 * hidden, (hidden, shown)
+        page.uncheck("#overlay-controls input[data-task='brain mask']")
 
         page.locator("#lesion-table tbody tr >> nth=1").get_by_role("button", name="Delete").click()
         page.wait_for_selector("#edit-status:has-text('deleted')")

@@ -5,6 +5,7 @@ import { Niivue, NVImage, SHOW_RENDER } from '@niivue/niivue'
 const $ = (id) => document.getElementById(id)
 const SEQUENCES = ['t1', 't1c', 't2', 'flair', 't2star', 'swi']
 const COLOURS = ['red', 'green', 'blue', 'warm', 'violet', 'cool', 'winter']
+const BRAIN = 'brain mask' // overlay of the job's brain_mask.nii.gz, drawn as its outline
 
 const state = {
   token: '',
@@ -12,7 +13,7 @@ const state = {
   job: null,
   background: '',
   buffers: new Map(), // image name -> ArrayBuffer (per opened job)
-  overlays: {}, // task -> {colour, opacity, visible}
+  overlays: {}, // task or BRAIN -> {colour, opacity, visible}
   version: 0,
   editTask: '',
   editSince: 0, // performance.now() when editing started (0: not editing)
@@ -206,17 +207,33 @@ async function ensureNiivue() {
   return nv
 }
 
-// Background sequence first, then one overlay per task (labels > 0 in the task colour).
+// Overlays in NiiVue volume order after the background: one per task, then the brain mask.
+function overlayNames() {
+  return [...state.job.label_tasks, ...(state.job.has_brain_mask ? [BRAIN] : [])]
+}
+
+// Keep the voxels of a mask that touch the outside (6-neighbours, native grid): its outline on every view.
+function outline(image) {
+  const [, nx, ny, nz] = image.hdr.dims
+  const mask = image.img.slice(0)
+  const axes = [[1, nx], [nx, ny], [nx * ny, nz]] // stride and extent of each axis
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue
+    const at = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))]
+    const edge = axes.some(([stride, n], a) => at[a] === 0 || at[a] === n - 1 || !mask[i - stride] || !mask[i + stride])
+    if (!edge) image.img[i] = 0
+  }
+  return image
+}
+
+// Background sequence first, then the overlays (labels > 0 in the task colour, the brain mask's outline).
 async function loadImages() {
   const nv = state.nv
-  const tasks = state.job.label_tasks
   const images = [await nvImage(state.background, { colormap: 'gray' })]
-  for (const task of tasks) {
-    const o = state.overlays[task]
-    const hidden = !o.visible || task === state.editTask
-    images.push(
-      await nvImage(`labels-${task}`, { colormap: o.colour, opacity: hidden ? 0 : o.opacity, cal_min: 0.5, cal_max: 1 }),
-    )
+  for (const name of overlayNames()) {
+    const o = state.overlays[name]
+    const options = { colormap: o.colour, opacity: !o.visible || name === state.editTask ? 0 : o.opacity, cal_min: 0.5, cal_max: 1 }
+    images.push(name === BRAIN ? outline(await nvImage('brain_mask', options)) : await nvImage(`labels-${name}`, options))
   }
   // keep the crosshair on the same scanner position when the background (and so the grid) changes
   const mm = nv.volumes.length ? nv.frac2mm(nv.scene.crosshairPos, 0, true) : null
@@ -228,7 +245,7 @@ async function loadImages() {
 }
 
 function overlayIndex(task) {
-  return 1 + state.job.label_tasks.indexOf(task)
+  return 1 + overlayNames().indexOf(task)
 }
 
 function applyOverlay(task) {
@@ -243,8 +260,10 @@ function applyOverlay(task) {
 function overlayControls() {
   const box = $('overlay-controls')
   box.replaceChildren()
-  state.job.label_tasks.forEach((task, i) => {
-    state.overlays[task] = state.overlays[task] || { colour: COLOURS[i % COLOURS.length], opacity: 0.6, visible: true }
+  overlayNames().forEach((task, i) => {
+    const initial = task === BRAIN ? 'winter' : COLOURS[i % COLOURS.length]
+    // the brain outline starts hidden: in the 3D view its surface would cover the lesions
+    state.overlays[task] = state.overlays[task] || { colour: initial, opacity: task === BRAIN ? 0.8 : 0.6, visible: task !== BRAIN }
     const o = state.overlays[task]
     const wrap = document.createElement('span')
     wrap.className = 'overlay'
