@@ -92,6 +92,7 @@ def test_outputs_follow_the_contract_on_the_input_grid(
         summary["timings_s"]
     )
     assert stages[0] == "load" and stages[-1] == "done"
+    assert np.allclose(summary["registration"]["t1"]["matrix"], np.eye(4))  # register=False: scanner's
 
 
 def test_a_failing_task_does_not_lose_the_others(

@@ -245,6 +245,7 @@ def segment(
                 "nmi_after": round(t.nmi_after, 4),
                 "rotation_deg": round(t.rotation_deg, 3),
                 "translation_mm": round(t.translation_mm, 3),
+                "matrix": np.round(t.matrix, 6).tolist(),  # reference world -> sequence world (RAS mm)
             }
             for seq, t in prepared.registration.items()
         },
@@ -254,7 +255,10 @@ def segment(
     }
     with _staging(out) as stage:
         with clock.stage("write", 0.95):
-            files = _write_outputs(stage, case, brain_native, labels, probs, rows, summary, anatomy)
+            registration = {seq: t.matrix for seq, t in prepared.registration.items()}
+            files = _write_outputs(
+                stage, case, brain_native, labels, probs, rows, summary, anatomy, registration
+            )
         # Last and once, with every timing (``timings_s`` is the clock's own dict); staging moves it whole.
         files["summary"] = stage / "summary.json"
         files["summary"].write_text(json.dumps(summary, indent=2, default=str))
@@ -334,6 +338,7 @@ def _write_outputs(
     rows: list[dict[str, Any]],
     summary: dict[str, Any],
     anatomy: Any,
+    registration: Mapping[str, np.ndarray],
 ) -> dict[str, Path]:
     ref = case.reference_volume
     files: dict[str, Path] = {}
@@ -352,7 +357,14 @@ def _write_outputs(
 
     try:
         files["report"] = write_report(
-            stage, summary, rows, dict(case.images), dict(labels), brain=brain, anatomy=anatomy
+            stage,
+            summary,
+            rows,
+            dict(case.images),
+            dict(labels),
+            brain=brain,
+            anatomy=anatomy,
+            registration=registration,
         )
     except Exception as exc:
         log.exception("report failed")

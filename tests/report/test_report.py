@@ -156,3 +156,41 @@ def test_intensity_warnings() -> None:
     assert intensity_warnings({"ok": Volume(np.random.default_rng(0).random((8, 8, 8)), np.eye(4))}) == []
     assert "no contrast" in intensity_warnings({"t1": flat})[0]
     assert "clipped" in intensity_warnings({"t2": Volume(clipped, np.eye(4))})[0]
+
+
+def test_overlays_follow_the_registration_of_the_sequence_shown(tmp_path: Path) -> None:
+    """The patient moved 6 mm between FLAIR and T2: the EPVS outline (FLAIR grid) must land on T2's blob."""
+    from neurolesion.report.figures import TASK_COLOURS
+    from neurolesion.report.html import _task_figures
+
+    shift = np.array([6.0, 0.0, 0.0])
+    aff = np.eye(4)
+    aff[:3, 3] = [-20.0, -24.0, -10.0]
+    box = (slice(14, 22), slice(20, 28), slice(8, 12))
+    flair = np.full((40, 48, 20), 10.0)
+    flair[box] = 100.0
+    labels = np.zeros(flair.shape, np.int32)
+    labels[box] = 1
+    t2_aff = np.diag([1.25, 1.25, 2.0, 1.0])  # another grid; its world is the FLAIR world moved by `shift`
+    t2_aff[:3, 3] = [-20.0, -24.0, -10.0]
+    i, j, k = np.meshgrid(*(np.arange(n) for n in (32, 38, 10)), indexing="ij")
+    world = np.stack([i, j, k, np.ones_like(i)], axis=-1) @ t2_aff.T
+    in_flair = world[..., :3] - shift - aff[:3, 3]  # the FLAIR voxel each T2 voxel shows
+    inside = np.all(
+        [(in_flair[..., a] >= s.start - 0.5) & (in_flair[..., a] < s.stop - 0.5) for a, s in enumerate(box)],
+        axis=0,
+    )
+    t2 = np.where(inside, 100.0, 10.0)
+    images = {"flair": Volume(flair, aff, name="flair"), "t2": Volume(t2, t2_aff, name="t2")}
+    moved = np.eye(4)
+    moved[:3, 3] = shift  # reference world point -> T2 world point, as `Prepared.registration[...].matrix`
+
+    def offset(registration: dict[str, np.ndarray]) -> float:
+        tile = _task_figures(images, "flair", {"epvs": labels}, None, registration)["epvs"]["montage_rgb"]
+        outline = np.all(np.isclose(tile, TASK_COLOURS["epvs"]), axis=-1)
+        blob = (tile.mean(axis=-1) > 0.6) & ~outline  # bright T2, tinted or not
+        assert outline.any() and blob.any()
+        return float(np.abs(np.argwhere(outline).mean(0) - np.argwhere(blob).mean(0)).max())
+
+    assert offset({"t2": moved}) < 1.0  # within a voxel (1 mm pixels)
+    assert offset({}) > 3.0  # at the scanner's alignment the outline misses the blob

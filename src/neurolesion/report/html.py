@@ -79,6 +79,7 @@ def write_report(
     *,
     brain: np.ndarray | None = None,
     anatomy: CaseAnatomy | None = None,
+    registration: Mapping[str, np.ndarray] | None = None,
     pdf: bool = True,
 ) -> Path:
     """Write report.html (and report.pdf) into `output_dir`.
@@ -91,6 +92,9 @@ def write_report(
         labels: task -> label map on the reference grid.
         brain: brain mask on the reference grid (drawn in its own montage).
         anatomy: the case anatomy (its registration check image and warnings are shown).
+        registration: sequence -> 4x4 RAS matrix taking a reference world point to that sequence's world
+            point (``Prepared.registration[seq].matrix``); a sequence shown under the overlays is resampled
+            onto the reference grid through it. Sequences without one are shown at the scanner's alignment.
         pdf: also write report.pdf; when its library is missing the PDF is skipped with the reason logged
             and stated in the page.
 
@@ -108,7 +112,7 @@ def write_report(
             raise ValueError(
                 f"{task} labels have shape {np.shape(lab)}; expected the reference grid {ref.shape}"
             )
-    sections = _task_figures(images, reference, labels, brain)
+    sections = _task_figures(images, reference, labels, brain, registration or {})
     pdf_status = "not requested"
     if pdf:
         from neurolesion.report.pdf import write_pdf
@@ -129,16 +133,21 @@ def _reference(summary: Mapping[str, Any], images: Mapping[str, Volume]) -> str:
     return name
 
 
-def _display_image(task: str, images: Mapping[str, Volume], reference: str) -> tuple[str, Volume]:
-    """The sequence to show a task on, brought onto the reference grid (scanner world alignment)."""
+def _display_image(
+    task: str, images: Mapping[str, Volume], reference: str, registration: Mapping[str, np.ndarray]
+) -> tuple[str, Volume]:
+    """The sequence to show a task on, brought onto the reference grid through its registration."""
     from neurolesion.preprocess.resample import Grid, resample
 
     ref = images[reference]
     name = next((s for s in DISPLAY_SEQUENCES.get(task, ()) if s in images), reference)
     vol = images[name]
     vol = vol if vol.channels == 1 else vol.with_array(vol.array[:1])
-    if not vol.same_grid(ref):
-        vol = resample(vol, Grid.of(ref), order="linear")
+    transform = registration.get(name)
+    if transform is not None and np.allclose(transform, np.eye(4), atol=1e-9):
+        transform = None
+    if transform is not None or not vol.same_grid(ref):
+        vol = resample(vol, Grid.of(ref), order="linear", transform=transform)
     return name, vol
 
 
@@ -147,6 +156,7 @@ def _task_figures(
     reference: str,
     labels: Mapping[str, np.ndarray],
     brain: np.ndarray | None,
+    registration: Mapping[str, np.ndarray],
 ) -> dict[str, dict[str, Any]]:
     """Per task: the sequence shown, the montage PNG and lesion id -> thumbnail PNG."""
     shown: dict[str, np.ndarray] = dict(labels)
@@ -154,7 +164,7 @@ def _task_figures(
         shown = {"brain": np.asarray(brain).astype(np.int32), **shown}
     out: dict[str, dict[str, Any]] = {}
     for task, lab in shown.items():
-        name, vol = _display_image(task, images, reference)
+        name, vol = _display_image(task, images, reference, registration)
         colour = figures.TASK_COLOURS.get(task, (1.0, 0.3, 0.3))
         montage = figures.montage(vol, lab, colour, alpha=0.0 if task == "brain" else 0.35)
         thumbs = {} if task == "brain" else figures.lesion_thumbnails(vol, _first_ids(lab, MAX_ROWS), colour)

@@ -114,6 +114,11 @@ def _report(job_root: Path, target: Path) -> Path:
             images,
             _current_labels(job_root),
             brain=brain,
+            registration={
+                seq: np.asarray(r["matrix"])
+                for seq, r in (summary.get("registration") or {}).items()
+                if "matrix" in r
+            },
             pdf=False,
         )
         target.parent.mkdir(parents=True, exist_ok=True)
