@@ -76,3 +76,19 @@ def test_cpu_bfloat16_trains_float32_weights(tmp_path: Path) -> None:
     weights = torch.load(result.last, weights_only=True)["state_dict"]
     assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
     assert all(h["loss"] == h["loss"] for h in result.history)  # no NaN loss
+
+
+def test_init_weights_start_the_run_from_a_model(tmp_path: Path) -> None:
+    first = train(TrainConfig.from_mapping(TINY), tmp_path / "a")
+    tuned = train(
+        TrainConfig.from_mapping(
+            {**TINY, "steps": 1, "val_every": 1, "lr": 1e-12, "init_weights": str(first.last)}
+        ),
+        tmp_path / "b",
+    )
+    a = torch.load(first.last, weights_only=True)["state_dict"]
+    b = torch.load(tuned.last, weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    other = {**TINY, "model": {**TINY["model"], "channels": [4, 4]}, "init_weights": str(first.last)}
+    with pytest.raises(InputError, match="init_weights"):
+        train(TrainConfig.from_mapping(other), tmp_path / "c")

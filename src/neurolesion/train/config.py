@@ -146,6 +146,8 @@ class TrainConfig:
         cpu_bf16: bfloat16 autocast on the CPU (about 1.4x faster per step on CPUs with AVX512-BF16 or
             AMX; much slower on CPUs without them, hence off by default).
         sw_batch: windows per batch during validation inference.
+        init_weights: a model file or checkpoint whose weights start the run (fine-tuning, or continuing
+            a finished run with a new schedule); its configuration must build the same network.
     """
 
     name: str = "model"
@@ -165,6 +167,7 @@ class TrainConfig:
     amp: bool = True
     cpu_bf16: bool = False
     sw_batch: int = 2
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.val_every < 1 or self.val_cases < 1:

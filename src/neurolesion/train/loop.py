@@ -36,7 +36,7 @@ from neurolesion.infer.predict import predict_volume
 from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.lesionwise import match_lesions
 from neurolesion.metrics.overlap import dice
-from neurolesion.models.card import LoadedModel, ModelCard, checkpoint_payload
+from neurolesion.models.card import LoadedModel, ModelCard, checkpoint_payload, load_model
 from neurolesion.models.config import to_mapping
 from neurolesion.models.networks import build_network
 from neurolesion.train.augment import Augmenter
@@ -335,7 +335,10 @@ def train(
     torch.manual_seed(cfg.seed)
     train_cases, val_cases, data_info = _cases(cfg, fold)
     data = TrainingData(cfg, train_cases)
-    net = build_network(cfg.model).to(device)
+    net = build_network(cfg.model)
+    if cfg.init_weights:
+        _init_weights(net, cfg)
+    net = net.to(device)
     loss_fn = build_loss(cfg.loss)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / cfg.steps) ** 0.9)
@@ -409,6 +412,19 @@ def train(
 def _resume_key(cfg: dict[str, Any]) -> dict[str, Any]:
     """The settings a resumed run must share with its checkpoint (not threads, device, validation batch)."""
     return {k: v for k, v in cfg.items() if k not in ("threads", "device", "sw_batch")}
+
+
+def _init_weights(net: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Start from the weights of `cfg.init_weights` (a model file or checkpoint of the same network)."""
+    source = load_model(str(cfg.init_weights))
+    if to_mapping(source.config) != to_mapping(cfg.model):
+        raise InputError(
+            f"{cfg.init_weights}: init_weights hold a {source.config.arch} with another configuration; "
+            f"expected the run's model section ({cfg.model.arch}, inputs {list(cfg.model.inputs)}, "
+            f"outputs {list(cfg.model.outputs)}, channels {list(cfg.model.channels)})"
+        )
+    net.load_state_dict(source.net.state_dict())
+    log.info("initialised %s from %s", cfg.name, cfg.init_weights)
 
 
 def _restore(
