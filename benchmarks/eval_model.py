@@ -20,6 +20,7 @@ weights, configuration and a card holding these figures, the command that produc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -81,9 +82,23 @@ def main() -> None:
         "--extra-evaluation", type=Path, action="append", default=[], help="JSON merged into the card"
     )
     ap.add_argument("--limitation", action="append", default=[], help="a known weakness, for the card")
+    ap.add_argument(
+        "--min-size-mm3", type=float, help="operating point for the task (chosen on validation cases)"
+    )
+    ap.add_argument(
+        "--min-confidence", type=float, help="operating point for the task (chosen on validation cases)"
+    )
     args = ap.parse_args()
 
     model = load_model(args.model)
+    point = {
+        k: v
+        for k, v in (("min_size_mm3", args.min_size_mm3), ("min_confidence", args.min_confidence))
+        if v is not None
+    }
+    if point:  # evaluate (and release) with this operating point in the card
+        card = dataclasses.replace(model.card, postprocess={**model.card.postprocess, args.task: point})
+        model = dataclasses.replace(model, card=card)
     pred_root = args.output / "pred"
     seconds = []
     cases = case_folders(args.cases)

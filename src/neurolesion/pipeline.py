@@ -325,7 +325,7 @@ def _run_task(
         return None
     prob_model, model = runner.probability(name, task)
     prob = runner.prepared.to_native(prob_model, order="linear").astype(np.float32)
-    lab, _ = postprocess(prob, spacing, parenchyma_mask=brain_native, min_size_mm3=TASKS[task].min_size_mm3)
+    lab, _ = postprocess(prob, spacing, parenchyma_mask=brain_native, **model.card.postprocess_settings(task))
     return lab, prob, {"name": model.card.name, "arch": model.card.arch, "source": model.source}
 
 

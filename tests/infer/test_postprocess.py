@@ -58,3 +58,11 @@ def test_bad_input() -> None:
         postprocess(np.zeros((2, 4, 4, 4), np.float32), (1.0, 1.0, 1.0))
     with pytest.raises(InputError, match="parenchyma"):
         postprocess(np.zeros((4, 4, 4), np.float32), (1.0, 1.0, 1.0), parenchyma_mask=np.ones((3, 3, 3)))
+
+
+def test_min_confidence_drops_uncertain_candidates() -> None:
+    prob = np.zeros((30, 30, 30), np.float32)
+    prob[ball(prob.shape, (8, 8, 8), 2)] = 0.6
+    prob[ball(prob.shape, (20, 20, 20), 3)] = 0.95
+    labels, conf = postprocess(prob, (1.0, 1.0, 1.0), min_confidence=0.9)
+    assert conf == {1: 0.95} and labels[8, 8, 8] == 0 and labels[20, 20, 20] == 1

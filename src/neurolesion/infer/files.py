@@ -50,7 +50,7 @@ def predict_files(
         tta: mirror test-time augmentation.
         device: torch device.
         threshold: probability threshold of the lesion maps.
-        min_size_mm3: smallest lesion kept.
+        min_size_mm3: smallest lesion kept (the model card's operating point may raise it).
 
     Returns:
         ``{"model", "inputs_present", "tasks": {task: {"count", "volume_ml", "confidence"}}}``.
@@ -85,9 +85,9 @@ def predict_files(
     voxel_ml = float(np.prod(ref.spacing)) / 1000.0
     tasks: dict[str, Any] = {}
     for k, task in enumerate(card.tasks):
-        labels, conf = postprocess(
-            prob[k], ref.spacing, brain, threshold=threshold, min_size_mm3=min_size_mm3
-        )
+        settings = card.postprocess_settings(task)
+        settings["min_size_mm3"] = max(settings["min_size_mm3"], min_size_mm3)
+        labels, conf = postprocess(prob[k], ref.spacing, brain, threshold=threshold, **settings)
         save_nifti(prob[k], out / f"{task}_probability.nii.gz", like=ref)
         save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
         tasks[task] = {

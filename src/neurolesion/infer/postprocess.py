@@ -52,6 +52,7 @@ def postprocess(
     min_size_mm3: float = 0.0,
     margin_mm: float = 2.0,
     max_outside: float = 0.5,
+    min_confidence: float = 0.0,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """Turn one task's probability map into numbered lesions with confidences.
 
@@ -64,6 +65,7 @@ def postprocess(
         min_size_mm3: smaller candidates are dropped.
         margin_mm: periphery width of the false-positive rule.
         max_outside: periphery fraction outside parenchyma above which a candidate is dropped.
+        min_confidence: candidates whose maximum probability is lower are dropped.
 
     Returns:
         ``(labels, confidences)``: int32 (X, Y, Z) with lesions numbered 1..N (26-connectivity), largest
@@ -96,6 +98,8 @@ def postprocess(
             if frac > max_outside:
                 continue
         conf = float(prob[box][cand[box] == lab].max())
+        if conf < min_confidence:
+            continue
         kept.append((size, lab, conf))
     kept.sort(key=lambda t: (-t[0], t[1]))
     remap = np.zeros(len(stats["voxel_counts"]), np.int32)

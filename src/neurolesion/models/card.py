@@ -69,6 +69,8 @@ class ModelCard:
         evaluation: measured accuracy of the released model (held-out simulated test set, real scans),
             each figure with the command that reproduces it; filled when a model is exported.
         limitations: what the model is known not to do well, in plain words.
+        postprocess: per task, post-processing chosen on validation cases (``min_size_mm3``,
+            ``min_confidence``); `segment` and `predict_files` apply it on top of the registry's minimum size.
     """
 
     name: str
@@ -84,6 +86,24 @@ class ModelCard:
     versions: dict[str, str] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     limitations: tuple[str, ...] = ()
+    postprocess: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def postprocess_settings(self, task: str) -> dict[str, float]:
+        """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the larger of the
+        registry's and the card's minimum size, and the card's minimum confidence.
+
+        Example:
+            >>> from neurolesion.models.config import ModelConfig
+            >>> card = ModelCard.for_config("m", ModelConfig())
+            >>> replace(card, postprocess={"wmh": {"min_size_mm3": 20.0}}).postprocess_settings("wmh")
+            {'min_size_mm3': 20.0, 'min_confidence': 0.0}
+        """
+        own = self.postprocess.get(task, {})
+        registry = TASKS[task].min_size_mm3 if task in TASKS else 0.0
+        return {
+            "min_size_mm3": max(float(registry), float(own.get("min_size_mm3", 0.0))),
+            "min_confidence": float(own.get("min_confidence", 0.0)),
+        }
 
     @classmethod
     def for_config(
@@ -171,6 +191,7 @@ def export_model(
     name: str | None = None,
     evaluation: Mapping[str, Any] | None = None,
     limitations: tuple[str, ...] = (),
+    postprocess: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
     """Release a trained checkpoint as a model file: weights, configuration and a completed card only
     (no optimiser state), e.g. into `WEIGHTS_DIR` to ship it as a default.
@@ -181,6 +202,7 @@ def export_model(
         name: the released model's name (default: the checkpoint's).
         evaluation: measured accuracy with the commands that reproduce it.
         limitations: known weaknesses.
+        postprocess: per-task post-processing chosen on validation cases (default: keep the checkpoint's).
 
     Returns:
         The written ``.pt`` path.
@@ -200,6 +222,9 @@ def export_model(
         name=name or model.card.name,
         evaluation=dict(evaluation or {}),
         limitations=tuple(limitations),
+        postprocess=model.card.postprocess
+        if postprocess is None
+        else {t: {k: float(v) for k, v in kw.items()} for t, kw in postprocess.items()},
     )
     return save_model(target, model.net, model.config, card)
 
