@@ -162,6 +162,7 @@ def main() -> None:
             args.release_name,
             evaluation=evaluation,
             limitations=tuple(args.limitation),
+            postprocess=model.card.postprocess,
         )
         print(f"released {out} ({out.stat().st_size / 1e6:.1f} MB) with its card {out.with_suffix('.json')}")
 
