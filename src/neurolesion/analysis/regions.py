@@ -308,7 +308,8 @@ def _method(
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
     inside = max(int(sitk.GetArrayViewFromImage(fixed_mask).sum()), 1)
-    method.SetMetricSamplingPercentagePerLevel([min(1.0, samples * f**3 / inside) for f in shrink], seed)
+    # SimpleITK reads seed 0 as "seed from the wall clock" (sitkWallClock): shift it so 0 is a seed too
+    method.SetMetricSamplingPercentagePerLevel([min(1.0, samples * f**3 / inside) for f in shrink], seed + 1)
     method.SetMetricFixedMask(fixed_mask)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetShrinkFactorsPerLevel(list(shrink))

@@ -222,7 +222,8 @@ def register_rigid(
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(sampling, seed)
+    # SimpleITK reads seed 0 as "seed from the wall clock" (sitkWallClock): shift it so 0 is a seed too
+    method.SetMetricSamplingPercentage(sampling, seed + 1)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0,
