@@ -26,7 +26,7 @@ from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
 from neurolesion.io.nifti import load_nifti, save_nifti
 from neurolesion.models.card import LoadedModel
-from neurolesion.preprocess.normalize import normalize
+from neurolesion.preprocess.normalize import NORMALISATIONS
 
 
 def predict_files(
@@ -75,9 +75,14 @@ def predict_files(
     brain = load_nifti(mask_path, label=True).data > 0 if mask_path.is_file() else None
     if brain is not None and brain.shape != ref.shape:
         raise InputError(f"{mask_path}: mask shape {brain.shape} differs from the image grid {ref.shape}")
+    if card.normalisation not in NORMALISATIONS:
+        raise InputError(
+            f"{model.source}: normalisation {card.normalisation!r} unknown; expected {sorted(NORMALISATIONS)}"
+        )
+    normalise = NORMALISATIONS[card.normalisation]  # the one the model was trained with, as its card says
     blank = np.zeros(ref.shape, np.float32)
     image = np.stack(
-        [normalize(case.images[s], brain).data if s in case.images else blank for s in card.inputs]
+        [normalise(case.images[s], brain).data if s in case.images else blank for s in card.inputs]
     ).astype(np.float32)
     prob = predict_volume(model, image, ref.spacing, present=present, tta=tta, device=device)
     out = Path(output)
