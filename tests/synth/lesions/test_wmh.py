@@ -57,3 +57,36 @@ def test_wmh_pons_when_forced(head: Head) -> None:
 def test_wmh_rejects_bad_grade(head: Head) -> None:
     with pytest.raises(ValueError, match="fazekas_pv=5"):
         wmh.insert(head, np.random.default_rng(0), fazekas_pv=5)
+
+
+def test_wmh_punctate_foci_are_small_discrete_lesions(fresh_head) -> None:
+    # no bands, caps or deep patches: every lesion left is a punctate focus, 1.5-4 mm drawn (a focus clipped
+    # by the white-matter boundary or touching another may come out smaller or larger)
+    none = ((0, 0),) * 4
+    out = wmh.insert(
+        fresh_head(),
+        np.random.default_rng(5),
+        fazekas_pv=0,
+        fazekas_deep=1,
+        deep_count=none,
+        punctate_count=((0, 0), (12, 12), (0, 0), (0, 0)),
+    )
+    diameters = [r.extra["diameter_mm"] for r in out.records]
+    assert 8 <= len(diameters) <= 12
+    assert np.median(diameters) < 4.0 and min(diameters) >= 1.5
+    without = wmh.insert(
+        fresh_head(),
+        np.random.default_rng(5),
+        fazekas_pv=0,
+        fazekas_deep=1,
+        deep_count=none,
+        punctate_count=((0, 0),) * 4,
+    )
+    assert not without.records
+
+
+def test_wmh_punctate_foci_leave_the_other_draws_unchanged(fresh_head) -> None:
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    wmh.insert(fresh_head(), rng_a, fazekas_pv=2, fazekas_deep=2)
+    wmh.insert(fresh_head(), rng_b, fazekas_pv=2, fazekas_deep=2, punctate_count=((0, 0),) * 4)
+    assert rng_a.random() == rng_b.random()  # lesion types painted after WMH see the same stream

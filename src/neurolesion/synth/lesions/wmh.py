@@ -1,6 +1,10 @@
-"""White matter hyperintensities: periventricular caps and bands and deep patches, graded by Fazekas.
+"""White matter hyperintensities: periventricular caps and bands, deep patches and punctate foci, graded by
+Fazekas.
 
 Lesions grow from smooth random fields, so their outlines are irregular and, in severe grades, confluent.
+Punctate foci (1.5-4 mm, anywhere in the white matter, juxtacortical included) are the small discrete
+lesions that make up most of the lesion count on real scans (of small-vessel or inflammatory origin) while
+adding little volume.
 They are painted as `LesionTissue.WMH` (bright on FLAIR/T2, dark on T1 in the renderer) onto cerebral white
 matter only (never cortex or deep grey matter) and, occasionally, onto the pons. Instances are the
 26-connected components of what was painted; components smaller than `min_volume_mm3` are not painted.
@@ -43,6 +47,9 @@ class WMHParams:
         cap_mm: extra thickness at the frontal and occipital horns (caps).
         deep_count: (min, max) number of deep foci.
         deep_diameter_mm: (min, max) diameter of deep foci.
+        punctate_count: (min, max) number of punctate foci (any white matter more than 3 mm from the
+            ventricles).
+        punctate_diameter_mm: (min, max) diameter of punctate foci.
         pons_probability: probability of a pontine patch.
         pons_diameter_mm: (min, max) diameter of a pontine patch.
         irregularity: relative amplitude of the random field on band thickness and focus outline.
@@ -58,11 +65,13 @@ class WMHParams:
     cap_mm: tuple[float, float, float, float] = (0.0, 4.0, 5.0, 7.0)
     deep_count: tuple[tuple[int, int], ...] = ((0, 0), (2, 10), (5, 20), (8, 25))
     deep_diameter_mm: tuple[tuple[float, float], ...] = ((2.0, 4.0), (2.0, 6.0), (3.0, 10.0), (4.0, 16.0))
+    punctate_count: tuple[tuple[int, int], ...] = ((0, 0), (3, 12), (4, 20), (6, 30))
+    punctate_diameter_mm: tuple[float, float] = (1.5, 4.0)
     pons_probability: tuple[float, float, float, float] = (0.0, 0.05, 0.15, 0.35)
     pons_diameter_mm: tuple[float, float] = (4.0, 12.0)
     irregularity: float = 0.5
     field_correlation_mm: float = 10.0
-    min_volume_mm3: float = 6.0
+    min_volume_mm3: float = 3.0
 
     def __post_init__(self) -> None:
         placement.validate(self)
@@ -165,6 +174,12 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         stem = head.labels == Tissue.BRAINSTEM
         for site in placement.sample_sites(rng, placement.pons(head, stem), 1):
             _focus(painted, stem, site, p.pons_diameter_mm, p, spacing, rng)
+    # punctate foci come from a child generator: `rng`'s own stream (the draws above and those of the
+    # lesion types painted after WMH) stays what it was before they existed
+    child = rng.spawn(1)[0]
+    lo, hi = p.punctate_count[deep_grade]
+    for site in placement.sample_sites(child, wm_all & (dist_v > 3.0), int(child.integers(lo, hi + 1))):
+        _focus(painted, wm_all, site, p.punctate_diameter_mm, p, spacing, child)
     return _instances(head, painted, dist_v, pv_grade, deep_grade, p)
 
 
