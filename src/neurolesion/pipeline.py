@@ -290,7 +290,7 @@ class _Models:
 
     def probability(self, name: str, task: str) -> tuple[np.ndarray, Any]:
         """Probability of `task` on the model grid from model `name`, and the loaded model."""
-        from neurolesion.infer.predict import predict_volume
+        from neurolesion.infer.predict import predict_volume, stack_inputs
         from neurolesion.models.card import load_model
 
         if name not in self._loaded:
@@ -299,11 +299,7 @@ class _Models:
         card = model.card
         if name not in self._predicted:
             prep = self.prepared
-            present = [seq in prep.images for seq in card.inputs]
-            if not any(present):
-                raise InputError(f"model {card.name} for {task} needs one of {', '.join(card.inputs)}")
-            blank = np.zeros(prep.grid.shape, np.float32)
-            image = np.stack([prep.images.get(seq, blank) for seq in card.inputs]).astype(np.float32)
+            image, present = stack_inputs(prep.images, card.inputs, f"model {card.name} for {task}")
             self._predicted[name] = predict_volume(
                 model, image, prep.grid.spacing, present=present, tta=self.tta, device=self.device
             )

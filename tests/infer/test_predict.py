@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from neurolesion.errors import InputError
-from neurolesion.infer.predict import Predictor, predict_volume
+from neurolesion.infer.predict import Predictor, predict_volume, stack_inputs
 from neurolesion.models.card import LoadedModel, ModelCard, save_model
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
@@ -60,3 +60,17 @@ def test_predictor_loads_a_saved_model(tmp_path: object) -> None:
     path = save_model(f"{tmp_path}/m.pt", build_network(CFG), CFG, ModelCard.for_config("m", CFG))
     prob = Predictor(str(path))(np.zeros((2, 20, 20, 20), np.float32), (1.0, 1.0, 1.0))
     assert prob.shape == (2, 20, 20, 20) and 0 <= prob.min() <= prob.max() <= 1
+
+
+def test_stack_inputs_keeps_card_order_and_blanks_missing() -> None:
+    t1 = np.full((3, 4, 5), 2.0, np.float32)
+    flair = np.full((3, 4, 5), 7.0, np.float32)
+    image, present = stack_inputs({"t1": t1, "flair": flair}, ["flair", "t2", "t1"], "case1")
+    assert image.shape == (3, 3, 4, 5) and image.dtype == np.float32
+    assert present == [True, False, True]
+    assert (image[0] == 7).all() and (image[1] == 0).all() and (image[2] == 2).all()
+
+
+def test_stack_inputs_names_what_is_missing() -> None:
+    with pytest.raises(InputError, match=r"case1: needs one of t2star, swi; got t1"):
+        stack_inputs({"t1": np.zeros((2, 2, 2))}, ["t2star", "swi"], "case1")

@@ -21,7 +21,7 @@ import numpy as np
 
 from neurolesion.errors import InputError
 from neurolesion.infer.postprocess import postprocess
-from neurolesion.infer.predict import predict_volume
+from neurolesion.infer.predict import predict_volume, stack_inputs
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
 from neurolesion.io.nifti import load_nifti, save_nifti
@@ -80,10 +80,8 @@ def predict_files(
             f"{model.source}: normalisation {card.normalisation!r} unknown; expected {sorted(NORMALISATIONS)}"
         )
     normalise = NORMALISATIONS[card.normalisation]  # the one the model was trained with, as its card says
-    blank = np.zeros(ref.shape, np.float32)
-    image = np.stack(
-        [normalise(case.images[s], brain).data if s in case.images else blank for s in card.inputs]
-    ).astype(np.float32)
+    normalised = {s: normalise(case.images[s], brain).data for s in card.inputs if s in case.images}
+    image, present = stack_inputs(normalised, card.inputs, str(input))
     prob = predict_volume(model, image, ref.spacing, present=present, tta=tta, device=device)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)

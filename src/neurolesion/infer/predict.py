@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -59,6 +59,36 @@ def resize_to_spacing(array: np.ndarray, spacing: Sequence[float], target: Seque
         return np.asarray(array, np.float32)
     x = torch.from_numpy(np.ascontiguousarray(array, np.float32))[None]
     return _resample(x, size)[0].numpy()
+
+
+def stack_inputs(
+    images: Mapping[str, np.ndarray], inputs: Sequence[str], what: str
+) -> tuple[np.ndarray, list[bool]]:
+    """Stack a model's input channels in the order of its card, zeros where a sequence is missing.
+
+    Args:
+        images: normalised (X, Y, Z) arrays on one grid, by sequence name.
+        inputs: the model's input sequences (``card.inputs``).
+        what: what is being segmented (file or model name), for the error message.
+
+    Returns:
+        ((C, X, Y, Z) float32 image, the ``present`` flags `predict_volume` takes).
+
+    Raises:
+        InputError: none of ``inputs`` is among ``images``.
+
+    Example:
+        >>> image, present = stack_inputs({"flair": np.ones((4, 4, 4))}, ["flair", "t1"], "case1")
+        >>> image.shape, present
+        ((2, 4, 4, 4), [True, False])
+    """
+    present = [seq in images for seq in inputs]
+    if not any(present):
+        raise InputError(f"{what}: needs one of {', '.join(inputs)}; got {', '.join(images) or 'nothing'}")
+    shape = next(np.shape(images[seq]) for seq, p in zip(inputs, present, strict=True) if p)
+    blank = np.zeros(shape, np.float32)
+    image = np.stack([np.asarray(images[seq], np.float32) if seq in images else blank for seq in inputs])
+    return image, present
 
 
 def predict_volume(

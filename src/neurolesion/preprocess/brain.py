@@ -186,7 +186,7 @@ def model_probability(model: LoadedModel, images: Mapping[str, Volume]) -> np.nd
     Raises:
         InputError: an unknown normalisation, or none of the model's input sequences.
     """
-    from neurolesion.infer.predict import predict_volume
+    from neurolesion.infer.predict import predict_volume, stack_inputs
     from neurolesion.preprocess.normalize import NORMALISATIONS
 
     card, cfg = model.card, model.config
@@ -200,13 +200,7 @@ def model_probability(model: LoadedModel, images: Mapping[str, Volume]) -> np.nd
     if cfg.any_input:
         runs = [(normalise(volume, None).array, [True]) for volume in ras.values()]
     else:
-        present = [seq in ras for seq in cfg.inputs]
-        if not any(present):
-            raise InputError(f"{model.source}: needs one of {', '.join(cfg.inputs)}; got {', '.join(ras)}")
-        blank = np.zeros(grid.shape, np.float32)
-        runs = [
-            (np.stack([normalise(ras[s], None).data if s in ras else blank for s in cfg.inputs]), present)
-        ]
+        runs = [stack_inputs({s: normalise(v, None).data for s, v in ras.items()}, cfg.inputs, model.source)]
     probability = np.mean(
         [predict_volume(model, image, grid.spacing, flags)[task] for image, flags in runs], axis=0
     )
