@@ -99,3 +99,20 @@ def test_channel_dropout_never_drops_the_kept_channels() -> None:
     for _ in range(50):
         kept = channel_dropout(np.array([True, True, True]), 1.0, rng, keep_first=1)
         assert kept.tolist() == [True, False, False]
+
+
+def test_channel_dropout_keeps_one_of_the_alternatives() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        kept = channel_dropout(np.array([True, True, True]), 0.9, rng, one_of_first=2)
+        assert kept[:2].sum() >= 1
+    # a case holding only the second alternative keeps it
+    for _ in range(20):
+        kept = channel_dropout(np.array([False, True, True]), 1.0, rng, one_of_first=2)
+        assert kept.tolist() == [False, True, False]
+    # none of the alternatives present: any present channel survives
+    assert channel_dropout(np.array([False, False, True]), 1.0, rng, one_of_first=2).tolist() == [
+        False,
+        False,
+        True,
+    ]

@@ -72,7 +72,7 @@ def build_transforms(cfg: AugmentConfig) -> Compose:
 
 
 def channel_dropout(
-    present: np.ndarray, p: float, rng: np.random.Generator, keep_first: int = 0
+    present: np.ndarray, p: float, rng: np.random.Generator, keep_first: int = 0, one_of_first: int = 0
 ) -> np.ndarray:
     """Drop each present channel with probability ``p``, always keeping at least one.
 
@@ -81,6 +81,8 @@ def channel_dropout(
         p: drop probability.
         rng: random generator.
         keep_first: the first channels that are never dropped.
+        one_of_first: at least one of the first N channels survives when one is present (e.g. N = 2 for a
+            microbleed model on SWI, T2*, T1: one susceptibility channel always stays); 0 = any channel.
 
     Returns:
         The new (C,) presence flags.
@@ -88,11 +90,16 @@ def channel_dropout(
     Example:
         >>> channel_dropout(np.array([True, False]), 1.0, np.random.default_rng(0)).tolist()
         [True, False]
+        >>> channel_dropout(np.array([True, True, True]), 1.0, np.random.default_rng(0), one_of_first=2)[:2].sum()
+        np.int64(1)
     """
     keep = present & (rng.random(present.shape) >= p)
     keep[:keep_first] = present[:keep_first]
-    if not keep.any():
-        idx = np.flatnonzero(present)
+    group = slice(0, one_of_first or present.size)
+    if not keep[group].any():
+        idx = np.flatnonzero(present[group])
+        if idx.size == 0:
+            idx = np.flatnonzero(present)
         keep[idx[rng.integers(idx.size)]] = True
     return keep
 
@@ -121,6 +128,12 @@ class Augmenter:
             label = np.rint(np.asarray(out["label"])).astype(np.uint8)
         present = np.asarray(patch["present"], bool)
         if self.cfg.enabled and self.cfg.channel_dropout > 0:
-            present = channel_dropout(present, self.cfg.channel_dropout, rng, self.cfg.channel_dropout_keep)
+            present = channel_dropout(
+                present,
+                self.cfg.channel_dropout,
+                rng,
+                self.cfg.channel_dropout_keep,
+                self.cfg.channel_dropout_one_of,
+            )
         image = image * present[:, None, None, None]
         return {"image": image.astype(np.float32), "label": label, "present": present}

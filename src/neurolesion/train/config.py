@@ -99,6 +99,8 @@ class AugmentConfig:
             so the network learns to work with missing sequences.
         channel_dropout_keep: the first N input channels (the model's primary sequences, e.g. FLAIR for
             WMH) are never dropped.
+        channel_dropout_one_of: at least one of the first N input channels is always kept (alternatives
+            such as SWI or T2* for microbleeds, of which a case may hold either); 0 = any channel.
     """
 
     enabled: bool = True
@@ -114,14 +116,16 @@ class AugmentConfig:
     p_lowres: float = 0.2
     channel_dropout: float = 0.2
     channel_dropout_keep: int = 0
+    channel_dropout_one_of: int = 0
 
     def __post_init__(self) -> None:
         probs = {k: v for k, v in self.__dict__.items() if k.startswith("p_") or k == "channel_dropout"}
         for k, v in probs.items():
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{k} {v} must be in [0, 1]")
-        if self.channel_dropout_keep < 0:
-            raise ValueError(f"channel_dropout_keep {self.channel_dropout_keep} must be >= 0")
+        for name in ("channel_dropout_keep", "channel_dropout_one_of"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} {getattr(self, name)} must be >= 0")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale {self.scale} must be (min, max) with 0 < min <= max")
 
