@@ -1,0 +1,137 @@
+"""Choose a model's operating point (smallest lesion kept, lowest lesion confidence kept) on tuning cases.
+
+Predicts every case once (probability maps), then sweeps `postprocess`'s ``min_size_mm3`` and
+``min_confidence`` and reports, for each pair, the pooled lesion-wise precision, recall and F1 (hit rule
+as in `eval_model.py`) and the mean Dice over the cases that hold lesions. The rule: the pair with the best
+F1; among pairs within ``--tolerance`` of it, the smallest size floor, then the lowest confidence floor
+(the most sensitive of the nearly-best). Use cases the model never trained on and that are NOT the test
+set (a training fold's validation cases, or freshly simulated tuning cases with their own seeds), then
+pass the choice to `eval_model.py --min-size-mm3 --min-confidence`:
+
+    neurolesion synth -t tumor --n 8 --seed 131000 -o data/synth/tune_tumor -s t1c -s flair
+    python benchmarks/operating_point.py --model runs/tumor/best.pt --cases data/synth/tune_tumor \
+        --task tumor -o runs/oppoint_tumor
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurolesion.infer.files import predict_files
+from neurolesion.infer.postprocess import postprocess
+from neurolesion.io.nifti import load_nifti
+from neurolesion.metrics.lesionwise import match_lesions
+from neurolesion.metrics.overlap import dice
+from neurolesion.models.card import load_model
+from neurolesion.train.data import case_folders
+
+SIZES = (0.0, 3.0, 10.0, 20.0, 40.0)
+CONFIDENCES = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def sweep(
+    cases: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[float, ...]]],
+    sizes: tuple[float, ...],
+    confidences: tuple[float, ...],
+    rule: str,
+    distance_mm: float,
+) -> list[dict[str, float]]:
+    """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair."""
+    rows = []
+    for conf in confidences:
+        for size in sizes:
+            tp = fp = fn = 0
+            dices = []
+            for prob, truth, brain, spacing in cases:
+                labels, _ = postprocess(prob, spacing, brain, min_size_mm3=size, min_confidence=conf)
+                m = match_lesions(labels, truth, spacing=spacing, rule=rule, distance_mm=distance_mm)
+                tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+                if truth.any():
+                    dices.append(dice(labels > 0, truth > 0))
+            p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+            f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+            rows.append(
+                {
+                    "min_confidence": conf,
+                    "min_size_mm3": size,
+                    "dice": float(np.mean(dices)) if dices else float("nan"),
+                    "precision": p,
+                    "recall": r,
+                    "f1": f1,
+                    "tp": tp,
+                    "fp": fp,
+                    "fn": fn,
+                }
+            )
+    return rows
+
+
+def choose(rows: list[dict[str, float]], tolerance: float) -> dict[str, float]:
+    """The most sensitive pair (smallest size floor, then lowest confidence floor) within ``tolerance``
+    of the best F1."""
+    best = max(r["f1"] for r in rows)
+    near = [r for r in rows if r["f1"] >= best - tolerance]
+    return min(near, key=lambda r: (r["min_size_mm3"], r["min_confidence"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--cases", required=True, help="tuning case folders (never the test set)")
+    ap.add_argument("--task", required=True)
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--hit-rule", default="centroid")
+    ap.add_argument("--distance-mm", type=float, default=5.0)
+    ap.add_argument("--tolerance", type=float, default=0.02, help="F1 margin of the nearly-best pairs")
+    args = ap.parse_args(argv)
+    model = load_model(args.model)
+    out = Path(args.output)
+    cases = []
+    for case in case_folders(args.cases):
+        pred = out / case.name
+        if not (pred / f"{args.task}_probability.nii.gz").is_file():
+            predict_files(model, case, pred)
+        prob = load_nifti(pred / f"{args.task}_probability.nii.gz")
+        truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
+        mask_file = case / "brain_mask.nii.gz"
+        brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
+        cases.append((prob.data, truth.data, brain, tuple(float(s) for s in truth.spacing)))
+    rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm)
+    chosen = choose(rows, args.tolerance)
+    lines = [
+        "| min confidence | min size mm3 | Dice | precision | recall | F1 |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['min_confidence']:.1f} | {r['min_size_mm3']:g} | {r['dice']:.3f} | {r['precision']:.3f} | "
+        f"{r['recall']:.3f} | {r['f1']:.3f} |"
+        for r in rows
+    ]
+    report: dict[str, Any] = {
+        "model": args.model,
+        "cases": [c.name for c in case_folders(args.cases)],
+        "task": args.task,
+        "hit_rule": args.hit_rule,
+        "distance_mm": args.distance_mm,
+        "tolerance": args.tolerance,
+        "rows": rows,
+        "chosen": chosen,
+    }
+    (out / "operating_point.json").write_text(json.dumps(report, indent=2))
+    (out / "operating_point.md").write_text("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write(
+        f"chosen: --min-size-mm3 {chosen['min_size_mm3']:g} --min-confidence {chosen['min_confidence']:g} "
+        f"(F1 {chosen['f1']:.3f}, Dice {chosen['dice']:.3f})\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
