@@ -167,3 +167,46 @@ def test_summary_is_written_once_with_every_timing(
     assert summary == json.loads(json.dumps(result.summary, default=str))
     assert "write" in summary["timings_s"]
     assert result.files["summary"] == result.output / "summary.json"
+
+
+@pytest.mark.parametrize(("floor", "kept"), [(0.9, True), (0.99, False)])
+def test_confidence_floor_is_taken_on_the_model_grid(
+    phantom: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, floor: float, kept: bool
+) -> None:
+    # A lesion with maximum 0.95 on the 1 mm model grid, 1 mm thick at z = -31: on the 2.5 mm output
+    # slices (z = -32.5, -30) its maximum is 0.7. A floor of 0.9 must keep it, 0.99 must drop it.
+    import dataclasses
+
+    import neurolesion.pipeline as pipeline
+
+    cfg = ModelConfig(
+        arch="unet",
+        inputs=("flair", "t1"),
+        outputs=("wmh",),
+        channels=(4, 8),
+        res_units=0,
+        patch_size=(32, 32, 32),
+    )
+    card = dataclasses.replace(
+        ModelCard.for_config("wmh", cfg), postprocess={"wmh": {"min_confidence": floor}}
+    )
+    path = save_model(tmp_path / "wmh.pt", build_network(cfg), cfg, card)
+    real = pipeline._Models.probability
+
+    def planted(self, name, task):  # type: ignore[no-untyped-def]
+        _, model = real(self, name, task)
+        grid = self.prepared.grid
+        prob = np.zeros(grid.shape, np.float32)
+        assert np.allclose(grid.affine[2, :3], [0, 0, 1])  # model-grid slice k lies at z = affine[2, 3] + k
+        k = round(float(-31 - grid.affine[2, 3]))
+        cx, cy, _ = np.argwhere(self.prepared.brain_mask).mean(0).astype(int)
+        prob[cx - 3 : cx + 3, cy - 3 : cy + 3, k] = 0.95
+        prob[cx - 3 : cx + 3, cy - 3 : cy + 3, [k - 1, k + 1]] = 0.7
+        return prob, model
+
+    monkeypatch.setattr(pipeline._Models, "probability", planted)
+    result = segment(phantom, tmp_path / "out", models={"wmh": path}, tasks=["wmh"], **FAST)
+    labels = np.asarray(nib.load(str(result.output / "wmh_labels.nii.gz")).dataobj)
+    native_max = np.asarray(nib.load(str(result.output / "wmh_probability.nii.gz")).dataobj).max()
+    assert 0.5 < native_max < 0.9
+    assert labels.max() == (1 if kept else 0)

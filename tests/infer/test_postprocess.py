@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurolesion.errors import InputError
-from neurolesion.infer.postprocess import periphery_outside_fraction, postprocess
+from neurolesion.infer.postprocess import keep_confident, periphery_outside_fraction, postprocess
 
 
 def ball(shape: tuple[int, int, int], centre: tuple[int, int, int], r: float) -> np.ndarray:
@@ -66,3 +66,16 @@ def test_min_confidence_drops_uncertain_candidates() -> None:
     prob[ball(prob.shape, (20, 20, 20), 3)] = 0.95
     labels, conf = postprocess(prob, (1.0, 1.0, 1.0), min_confidence=0.9)
     assert conf == {1: 0.95} and labels[8, 8, 8] == 0 and labels[20, 20, 20] == 1
+
+
+def test_keep_confident_keeps_output_lesions_touching_a_confident_model_lesion() -> None:
+    model_prob = np.zeros((12, 12, 12), np.float32)
+    model_prob[2:5, 2:5, 2:5] = 0.95  # confident
+    model_prob[7:10, 7:10, 7:10] = 0.6  # not
+    # the output grid here is the model grid with both maxima lowered (as thick-slice interpolation does)
+    labels, _ = postprocess(model_prob * 0.8, (1.0, 1.0, 1.0), threshold=0.4)
+    assert labels.max() == 2
+    kept = keep_confident(labels, model_prob, (1.0, 1.0, 1.0), 0.9, lambda a: a)
+    assert kept.max() == 1 and kept.dtype == np.int32
+    assert (kept[2:5, 2:5, 2:5] == 1).all() and not kept[7:10, 7:10, 7:10].any()
+    assert not keep_confident(labels, model_prob, (1.0, 1.0, 1.0), 0.99, lambda a: a).any()

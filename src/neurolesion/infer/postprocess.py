@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cc3d
 import edt
@@ -108,3 +108,46 @@ def postprocess(
         remap[lab] = new
         confidences[new] = round(conf, 4)
     return remap[cand], confidences
+
+
+def keep_confident(
+    labels: np.ndarray,
+    model_prob: np.ndarray,
+    model_spacing: Sequence[float],
+    min_confidence: float,
+    to_labels_grid: Callable[[np.ndarray], np.ndarray],
+    threshold: float = 0.5,
+) -> np.ndarray:
+    """Keep the lesions of ``labels`` that touch a lesion whose maximum probability reaches ``min_confidence``
+    on the grid the model predicted on.
+
+    A lesion's confidence is its maximum probability; interpolated onto a coarser output grid (a native
+    scan with thick slices) every maximum drops, so a confidence floor chosen on 1 mm cases would discard
+    lesions the model is sure of. The floor is therefore applied on the model grid, and the output-grid
+    lesions overlapping a confident model-grid lesion are kept (renumbered 1..N in their order).
+
+    Args:
+        labels: (X, Y, Z) int lesion labels on the output grid (`postprocess` without a confidence floor).
+        model_prob: one task's probabilities on the model grid.
+        model_spacing: voxel size of the model grid, mm.
+        min_confidence: the confidence floor (model card).
+        to_labels_grid: maps a float array from the model grid onto the grid of ``labels`` (linear).
+        threshold: probability above which a model-grid voxel is lesion.
+
+    Returns:
+        int32 labels on the output grid.
+
+    Example:
+        >>> prob = np.zeros((8, 8, 8), np.float32); prob[2:4, 2:4, 2:4] = 0.95; prob[5:7, 5:7, 5:7] = 0.6
+        >>> labels, _ = postprocess(prob, (1, 1, 1))
+        >>> np.unique(keep_confident(labels, prob, (1, 1, 1), 0.9, lambda a: a)).tolist()
+        [0, 1]
+    """
+    model_labels, _ = postprocess(
+        model_prob, model_spacing, threshold=threshold, min_confidence=min_confidence
+    )
+    confident = to_labels_grid((model_labels > 0).astype(np.float32)) > 0
+    ids = np.unique(labels[confident & (labels > 0)])
+    remap = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
+    remap[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
+    return remap[labels]
