@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurolesion.errors import InputError
-from neurolesion.preprocess.normalize import clip_percentiles, normalize, zscore
+from neurolesion.preprocess.normalize import NORMALISATIONS, clip_percentiles, normaliser, normalize, zscore
 from neurolesion.volume import Volume
 
 
@@ -35,3 +35,11 @@ def test_empty_mask_and_constant_brain_are_input_errors(head: Volume) -> None:
         zscore(flat, head.meta["brain"])
     with pytest.raises(ValueError, match="mask shape"):
         zscore(head, np.ones((2, 2, 2), bool))
+
+
+def test_normaliser_names_the_source_and_the_known_names() -> None:
+    assert normaliser("percentile-nonzero") is NORMALISATIONS["percentile-nonzero"]
+    with pytest.raises(
+        InputError, match=r"m\.pt: normalisation 'minmax' unknown; expected one of \['percentile"
+    ):
+        normaliser("minmax", "m.pt")

@@ -26,7 +26,7 @@ from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
 from neurolesion.io.nifti import load_nifti, save_nifti
 from neurolesion.models.card import LoadedModel
-from neurolesion.preprocess.normalize import NORMALISATIONS
+from neurolesion.preprocess.normalize import normaliser
 
 
 def predict_files(
@@ -75,11 +75,7 @@ def predict_files(
     brain = load_nifti(mask_path, label=True).data > 0 if mask_path.is_file() else None
     if brain is not None and brain.shape != ref.shape:
         raise InputError(f"{mask_path}: mask shape {brain.shape} differs from the image grid {ref.shape}")
-    if card.normalisation not in NORMALISATIONS:
-        raise InputError(
-            f"{model.source}: normalisation {card.normalisation!r} unknown; expected {sorted(NORMALISATIONS)}"
-        )
-    normalise = NORMALISATIONS[card.normalisation]  # the one the model was trained with, as its card says
+    normalise = normaliser(card.normalisation, model.source)  # the one the model was trained with
     normalised = {s: normalise(case.images[s], brain).data for s in card.inputs if s in case.images}
     image, present = stack_inputs(normalised, card.inputs, str(input))
     prob = predict_volume(model, image, ref.spacing, present=present, tta=tta, device=device)

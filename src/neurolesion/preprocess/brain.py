@@ -187,12 +187,10 @@ def model_probability(model: LoadedModel, images: Mapping[str, Volume]) -> np.nd
         InputError: an unknown normalisation, or none of the model's input sequences.
     """
     from neurolesion.infer.predict import predict_volume, stack_inputs
-    from neurolesion.preprocess.normalize import NORMALISATIONS
+    from neurolesion.preprocess.normalize import normaliser
 
     card, cfg = model.card, model.config
-    if card.normalisation not in NORMALISATIONS:
-        raise InputError(f"{model.source}: normalisation {card.normalisation!r} unknown")
-    normalise = NORMALISATIONS[card.normalisation]
+    normalise = normaliser(card.normalisation, model.source)
     task = card.tasks.index(BRAIN_TASK)
     first = next(iter(images.values()))
     ras = {seq: reorient(volume) for seq, volume in images.items()}
@@ -200,7 +198,8 @@ def model_probability(model: LoadedModel, images: Mapping[str, Volume]) -> np.nd
     if cfg.any_input:
         runs = [(normalise(volume, None).array, [True]) for volume in ras.values()]
     else:
-        runs = [stack_inputs({s: normalise(v, None).data for s, v in ras.items()}, cfg.inputs, model.source)]
+        used = {s: normalise(v, None).data for s, v in ras.items() if s in cfg.inputs}
+        runs = [stack_inputs(used, cfg.inputs, model.source)]
     probability = np.mean(
         [predict_volume(model, image, grid.spacing, flags)[task] for image, flags in runs], axis=0
     )

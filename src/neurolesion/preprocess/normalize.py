@@ -151,3 +151,25 @@ NORMALISATIONS: dict[str, Callable[[Volume, np.ndarray | None], Volume]] = {
     "zscore-brain": normalize,
     "percentile-nonzero": scale_nonzero,
 }
+
+
+def normaliser(name: str, where: str = "model card") -> Callable[[Volume, np.ndarray | None], Volume]:
+    """The normalisation a model card or training configuration names (`NORMALISATIONS`).
+
+    Args:
+        name: the normalisation's name.
+        where: what named it (file or model), for the error message.
+
+    Returns:
+        ``(volume, brain mask or None) -> volume``.
+
+    Raises:
+        InputError: an unknown name.
+
+    Example:
+        >>> normaliser("zscore-brain") is normalize
+        True
+    """
+    if name not in NORMALISATIONS:
+        raise InputError(f"{where}: normalisation {name!r} unknown; expected one of {sorted(NORMALISATIONS)}")
+    return NORMALISATIONS[name]

@@ -29,7 +29,7 @@ from scipy import ndimage
 from neurolesion.errors import InputError
 from neurolesion.infer.predict import resize_to_spacing
 from neurolesion.io.nifti import load_nifti
-from neurolesion.preprocess.normalize import NORMALISATIONS
+from neurolesion.preprocess.normalize import normaliser
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +155,7 @@ def load_case_folder(
         InputError: no brain mask, none of the inputs present, images on different grids, or an unknown
             normalisation.
     """
-    if normalisation not in NORMALISATIONS:
-        raise InputError(f"normalisation {normalisation!r} unknown; expected one of {sorted(NORMALISATIONS)}")
-    normalise = NORMALISATIONS[normalisation]
+    normalise = normaliser(normalisation, str(folder))
     d = Path(folder)
     mask_path = d / "brain_mask.nii.gz"
     if not mask_path.is_file():
