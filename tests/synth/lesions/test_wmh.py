@@ -4,6 +4,7 @@ import pytest
 from neurolesion.anatomy.labels import Tissue
 from neurolesion.synth.head import Head
 from neurolesion.synth.lesions import wmh
+from neurolesion.synth.lesions.base import LesionSet
 from neurolesion.synth.tissues import LesionTissue
 from tests.synth.lesions.checks import check_truth
 
@@ -59,30 +60,26 @@ def test_wmh_rejects_bad_grade(head: Head) -> None:
         wmh.insert(head, np.random.default_rng(0), fazekas_pv=5)
 
 
-def test_wmh_punctate_foci_are_small_discrete_lesions(fresh_head) -> None:
-    # no bands, caps or deep patches: every lesion left is a punctate focus, 1.5-4 mm drawn (a focus clipped
-    # by the white-matter boundary or touching another may come out smaller or larger)
+def _punctate_only(head: Head, count: int) -> LesionSet:
+    """Deep grade 1 with no bands, caps or deep patches: every lesion painted is a punctate focus."""
     none = ((0, 0),) * 4
-    out = wmh.insert(
-        fresh_head(),
+    return wmh.insert(
+        head,
         np.random.default_rng(5),
         fazekas_pv=0,
         fazekas_deep=1,
         deep_count=none,
-        punctate_count=((0, 0), (12, 12), (0, 0), (0, 0)),
+        punctate_count=((0, 0), (count, count), (0, 0), (0, 0)),
     )
-    diameters = [r.extra["diameter_mm"] for r in out.records]
+
+
+def test_wmh_punctate_foci_are_small_discrete_lesions(fresh_head) -> None:
+    # 1.5-4 mm drawn (a focus clipped by the white-matter boundary or touching another may come out smaller
+    # or larger)
+    diameters = [r.extra["diameter_mm"] for r in _punctate_only(fresh_head(), 12).records]
     assert 8 <= len(diameters) <= 12
     assert np.median(diameters) < 4.0 and min(diameters) >= 1.5
-    without = wmh.insert(
-        fresh_head(),
-        np.random.default_rng(5),
-        fazekas_pv=0,
-        fazekas_deep=1,
-        deep_count=none,
-        punctate_count=((0, 0),) * 4,
-    )
-    assert not without.records
+    assert not _punctate_only(fresh_head(), 0).records
 
 
 def test_wmh_punctate_foci_leave_the_other_draws_unchanged(fresh_head) -> None:
