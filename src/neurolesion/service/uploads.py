@@ -10,11 +10,13 @@ import gzip
 import logging
 import shutil
 import stat
-import struct
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import IO
+
+import nibabel as nib
+from nibabel.filebasedimages import ImageFileError
 
 from neurolesion.errors import InputError
 
@@ -165,27 +167,26 @@ def store_upload(
     return stored
 
 
-def _head(path: Path, size: int) -> tuple[bytes, bool]:
-    """The first `size` bytes, decompressed when the file is gzipped, and whether it was gzipped."""
+def _head(path: Path, size: int) -> bytes:
+    """The first `size` bytes, decompressed when the file is gzipped."""
     with path.open("rb") as fh:
         head = fh.read(size)
     if head[:2] != _GZIP_MAGIC:
-        return head, False
+        return head
     try:
         with gzip.open(path) as fh:
-            return fh.read(size), True
+            return fh.read(size)
     except (OSError, EOFError):
-        return b"", True
+        return b""
 
 
-def _is_nifti_header(head: bytes) -> bool:
-    """A NIfTI-1 (348-byte header, magic at 344) or NIfTI-2 (540-byte header, magic at 4) header."""
-    for order in "<>":
-        if len(head) >= 348 and struct.unpack(f"{order}i", head[:4])[0] == 348:
-            return head[344:348] in (b"n+1\0", b"ni1\0")
-        if len(head) >= 8 and struct.unpack(f"{order}i", head[:4])[0] == 540:
-            return head[4:8] in (b"n+2\0", b"ni2\0")
-    return False
+def _is_nifti(path: Path) -> bool:
+    """nibabel reads the file's header (not its data) as NIfTI-1 or NIfTI-2, decompressing as its name says."""
+    try:
+        image = nib.load(path)
+    except (ImageFileError, OSError, EOFError, ValueError):
+        return False
+    return isinstance(image, (nib.Nifti1Image, nib.Nifti2Image))
 
 
 def _is_dicom_header(head: bytes) -> bool:
@@ -196,9 +197,10 @@ def _is_dicom_header(head: bytes) -> bool:
 def check_images(files: Iterable[Path], root: Path) -> None:
     """Refuse an upload holding no image, or a file named as an image whose header says otherwise.
 
-    Only the first bytes of each file are read. Files that are neither NIfTI nor DICOM and not named as
-    such (a scanner CD's viewer, ``.DS_Store``) are left for the loader, which skips them, as long as the
-    upload holds at least one image; sidecars (``.json``, ``.txt`` ...) never count as images.
+    Only headers are read (nibabel for NIfTI, the first bytes for DICOM). Files that are neither NIfTI nor
+    DICOM and not named as such (a scanner CD's viewer, ``.DS_Store``) are left for the loader, which skips
+    them, as long as the upload holds at least one image; sidecars (``.json``, ``.txt`` ...) never count
+    as images.
 
     Args:
         files: the stored files (as `store_upload` returns them).
@@ -219,14 +221,13 @@ def check_images(files: Iterable[Path], root: Path) -> None:
     for path in files:
         name, lower = str(path.relative_to(root)), path.name.lower()
         if lower.endswith((".nii", ".nii.gz")):
-            head, gzipped = _head(path, 540)
-            if not _is_nifti_header(head) or gzipped != lower.endswith(".gz"):
+            if not _is_nifti(path):
                 kind = "a gzipped NIfTI file" if lower.endswith(".gz") else "an uncompressed NIfTI file"
                 raise InputError(f"{name}: not a NIfTI image (no valid NIfTI header); expected {kind}")
             images += 1
         elif lower.endswith(_SIDECARS):
             continue
-        elif _is_dicom_header(_head(path, 132)[0]):
+        elif _is_dicom_header(_head(path, 132)):
             images += 1
         elif lower.endswith(_DICOM_NAMES):
             raise InputError(f"{name}: not a DICOM file (no DICOM header); expected a DICOM image")
