@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from neurolesion.errors import InputError
-from neurolesion.infer.postprocess import postprocess
-from neurolesion.infer.predict import predict_volume, stack_inputs
+from neurolesion.infer.postprocess import keep_confident, lesion_confidences, postprocess
+from neurolesion.infer.predict import predict_volume, resize_to_shape, resize_to_spacing, stack_inputs
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
 from neurolesion.io.nifti import load_nifti, save_nifti
@@ -78,7 +78,16 @@ def predict_files(
     normalise = normaliser(card.normalisation, model.source)  # the one the model was trained with
     normalised = {s: normalise(case.images[s], brain).data for s in card.inputs if s in case.images}
     image, present = stack_inputs(normalised, card.inputs, str(input))
-    prob = predict_volume(model, image, ref.spacing, present=present, tta=tta, device=device)
+    # Predict on the model grid and keep that map: the card's confidence floor is applied there, as
+    # `neurolesion segment` does (interpolation onto thick slices lowers every lesion's maximum).
+    model_spacing = model.config.spacing
+    on_model = resize_to_spacing(image, ref.spacing, model_spacing)
+    prob_model = predict_volume(model, on_model, model_spacing, present=present, tta=tta, device=device)
+
+    def to_input(a: np.ndarray) -> np.ndarray:
+        return resize_to_shape(a[None], ref.shape)[0]
+
+    prob = np.stack([to_input(p) for p in prob_model])
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     voxel_ml = float(np.prod(ref.spacing)) / 1000.0
@@ -86,7 +95,11 @@ def predict_files(
     for k, task in enumerate(card.tasks):
         settings = card.postprocess_settings(task)
         settings["min_size_mm3"] = max(settings["min_size_mm3"], min_size_mm3)
-        labels, conf = postprocess(prob[k], ref.spacing, brain, threshold=threshold, **settings)
+        floor = settings.pop("min_confidence")
+        labels, _ = postprocess(prob[k], ref.spacing, brain, threshold=threshold, **settings)
+        if floor > 0:
+            labels = keep_confident(labels, prob_model[k], model_spacing, floor, to_input, threshold)
+        conf = lesion_confidences(labels, prob[k])
         save_nifti(prob[k], out / f"{task}_probability.nii.gz", like=ref)
         save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
         tasks[task] = {

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 import cc3d
 import edt
 import numpy as np
+from scipy import ndimage
 
 from neurolesion.errors import InputError
 
@@ -108,6 +109,28 @@ def postprocess(
         remap[lab] = new
         confidences[new] = round(conf, 4)
     return remap[cand], confidences
+
+
+def lesion_confidences(labels: np.ndarray, prob: np.ndarray) -> dict[int, float]:
+    """Each lesion's confidence: its maximum probability.
+
+    Args:
+        labels: (X, Y, Z) int lesion labels numbered 1..N.
+        prob: the task's probabilities on the same grid.
+
+    Returns:
+        ``{id: maximum probability}`` for ids 1..N.
+
+    Example:
+        >>> lab = np.zeros((4, 4, 4), np.int32); lab[0, 0, 0] = 1; lab[3, 3, 3] = 2
+        >>> lesion_confidences(lab, np.full((4, 4, 4), 0.75, np.float32))
+        {1: 0.75, 2: 0.75}
+    """
+    n = int(labels.max(initial=0))
+    if n == 0:
+        return {}
+    peaks = ndimage.maximum(prob, labels, index=np.arange(1, n + 1))
+    return {i + 1: round(float(v), 4) for i, v in enumerate(np.atleast_1d(peaks))}
 
 
 def keep_confident(

@@ -61,6 +61,20 @@ def resize_to_spacing(array: np.ndarray, spacing: Sequence[float], target: Seque
     return _resample(x, size)[0].numpy()
 
 
+def resize_to_shape(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """A (C, X, Y, Z) array resampled trilinearly to `shape` (same extent): the way `predict_volume` brings
+    probabilities from its model's grid back to the input grid.
+
+    Example:
+        >>> resize_to_shape(np.zeros((1, 4, 4, 4), np.float32), (8, 8, 8)).shape
+        (1, 8, 8, 8)
+    """
+    if tuple(shape) == tuple(array.shape[1:]):
+        return np.asarray(array, np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(array, np.float32))[None]
+    return _resample(x, shape)[0].numpy()
+
+
 def stack_inputs(
     images: Mapping[str, np.ndarray], inputs: Sequence[str], what: str
 ) -> tuple[np.ndarray, list[bool]]:

@@ -1,0 +1,45 @@
+"""`predict_files`: the card's confidence floor is taken on the model grid, as `segment` takes it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from neurolesion.infer import files
+from neurolesion.models.card import ModelCard, load_model, save_model
+from neurolesion.models.config import ModelConfig
+from neurolesion.models.networks import build_network
+from tests.conftest import write_nifti
+
+CFG = ModelConfig(inputs=("flair",), outputs=("wmh",), channels=(4, 8), patch_size=(16, 16, 16))
+
+
+def test_confidence_floor_applies_on_the_model_grid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Input with 2.5 mm slices: 6 slices become 15 on the 1 mm model grid, whose slice k lies at
+    # model-grid z = 2.5 k + 0.75, so a one-slice lesion sure at 0.95 reads 0.79 on the input grid.
+    affine = np.diag([1.0, 1.0, 2.5, 1.0])
+    image = np.random.default_rng(0).normal(100, 10, (20, 22, 6)).astype(np.float32)
+    write_nifti(tmp_path / "case" / "flair.nii.gz", image, affine)
+    prob_model = np.zeros((1, 20, 22, 15), np.float32)
+    prob_model[0, 4:8, 4:8, 3] = 0.95  # sure, thin: kept although its input-grid maximum is 0.79
+    prob_model[0, 4:8, 4:8, [2, 4]] = 0.3
+    prob_model[0, 12:16, 12:16, 7:11] = 0.6  # unsure: dropped
+
+    def fake_predict(model: Any, image: np.ndarray, spacing: Any, **kw: Any) -> np.ndarray:
+        assert image.shape == (1, 20, 22, 15) and tuple(spacing) == (1.0, 1.0, 1.0)
+        return prob_model
+
+    monkeypatch.setattr(files, "predict_volume", fake_predict)
+    card = replace(ModelCard.for_config("m", CFG), postprocess={"wmh": {"min_confidence": 0.9}})
+    model = load_model(save_model(tmp_path / "m.pt", build_network(CFG), CFG, card))
+    summary = files.predict_files(model, tmp_path / "case", tmp_path / "out")
+    labels = np.asarray(nib.load(str(tmp_path / "out" / "wmh_labels.nii.gz")).dataobj)
+    assert labels.shape == (20, 22, 6)
+    assert summary["tasks"]["wmh"]["count"] == 1
+    assert labels[5, 5, 1] == 1 and labels[13, 13, 3] == 0
+    assert summary["tasks"]["wmh"]["confidence"]["1"] == pytest.approx(0.79, abs=0.01)
