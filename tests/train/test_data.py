@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,27 @@ def test_channel_dropout_keeps_one_of_the_alternatives() -> None:
         False,
         True,
     ]
+
+
+def test_hard_negatives_lie_on_the_brain_border_with_the_named_anatomy(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    mask = np.zeros((20, 20, 20), np.uint8)
+    mask[2:18, 2:18, 2:18] = 1
+    anatomy = np.full(mask.shape, 2, np.uint8)  # white matter
+    anatomy[8:12, 8:12, 8:12] = 7  # a ventricle in the middle
+    write_nifti(tmp_path / "c1" / "brain_mask.nii.gz", mask)
+    write_nifti(tmp_path / "c1" / "anatomy.nii.gz", anatomy)
+    write_nifti(tmp_path / "c1" / "flair.nii.gz", rng.normal(100, 10, mask.shape).astype(np.float32))
+    assert load_case_folder(tmp_path / "c1", ("flair",), ("wmh",)).negatives.size == 0
+    case = load_case_folder(tmp_path / "c1", ("flair",), ("wmh",), negative_codes=(7,))
+    xyz = np.stack(np.unravel_index(case.negatives, mask.shape), axis=1)
+    assert ((xyz >= 6) & (xyz < 14)).all() and not ((xyz >= 8) & (xyz < 12)).all(axis=1).any()
+    # every centre on a hard negative: the patch's central voxel is one of them
+    marker = np.zeros((1, *mask.shape), np.float32)
+    marker[0].flat[case.negatives] = 1.0
+    marked = replace(case, image=marker)
+    for seed in range(20):
+        patch = sample_patch(
+            marked, np.random.default_rng(seed), (4, 4, 4), lesion_prob=0.0, negative_prob=1.0
+        )
+        assert patch["image"][0, 2, 2, 2] == 1.0

@@ -55,6 +55,11 @@ class SamplerConfig:
         synth_fraction: share of patches drawn from the simulator when ``mixed``.
         lesion_prob: probability that a patch centre lies in a lesion ("tumour sampling").
         class_balanced: choose the task first (uniformly among those with lesions), then its lesion voxel.
+        negative_prob: probability that a patch centre not on a lesion lies on a hard negative: the brain's
+            2-voxel border with the anatomy regions ``negative_codes`` of a simulated case
+            (``anatomy.nii.gz``), where partial volume mimics lesions; cases without it use any brain voxel.
+        negative_codes: anatomy codes (`neurolesion.anatomy.labels.Tissue`) of those regions; default the
+            ventricles (7) and the extra-cerebral CSF (8), whose walls look like FLAIR-bright rims.
         batch_size: patches per step.
         blob_cases: number of toy cases generated for ``blobs``.
         blob_shape: spatial shape of each toy case.
@@ -71,6 +76,8 @@ class SamplerConfig:
     synth_fraction: float = 0.5
     lesion_prob: float = 0.5
     class_balanced: bool = True
+    negative_prob: float = 0.0
+    negative_codes: tuple[int, ...] = (7, 8)
     batch_size: int = 2
     blob_cases: int = 8
     blob_shape: tuple[int, int, int] = (64, 64, 64)
@@ -80,10 +87,12 @@ class SamplerConfig:
     def __post_init__(self) -> None:
         if self.source in ("folder", "mixed") and not self.folder:
             raise ValueError(f"source {self.source!r} needs 'folder' (a directory of cases)")
-        for name in ("synth_fraction", "lesion_prob"):
+        for name in ("synth_fraction", "lesion_prob", "negative_prob"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} {v} must be in [0, 1]")
+        if any(c < 0 for c in self.negative_codes):
+            raise ValueError(f"negative_codes {self.negative_codes} must be anatomy codes >= 0")
         if self.batch_size < 1 or self.blob_cases < 2 or self.cache_cases < 1:
             raise ValueError("batch_size and cache_cases must be >= 1 and blob_cases >= 2")
 

@@ -5,7 +5,8 @@ Cases come from a folder written by ``neurolesion synth`` (or real annotated dat
 ``<seq>.nii.gz``, ``brain_mask.nii.gz``, ``<task>_labels.nii.gz``) or from `blob_case` (spheres in
 smooth noise, for tests and smoke runs). `sample_patch` draws one training patch: with probability
 ``lesion_prob`` its centre is a lesion voxel (class-balanced: the task is chosen first, uniformly among
-those with lesions), otherwise any brain voxel.
+those with lesions), otherwise, with ``negative_prob``, a hard-negative voxel (the brain's border with the
+CSF in a simulated case's ``anatomy.nii.gz``, where partial volume mimics lesions), else any brain voxel.
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -49,6 +50,7 @@ class CaseArrays:
         spacing: voxel size, mm.
         lesion_count: number of lesions (all tasks).
         lesion_volume_ml: total lesion volume (all tasks).
+        negatives: flat indices of the hard-negative voxels (`load_case_folder` ``negative_codes``).
     """
 
     name: str
@@ -59,6 +61,7 @@ class CaseArrays:
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
     lesion_count: int = 0
     lesion_volume_ml: float = 0.0
+    negatives: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     _foreground: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def foreground(self, task: int) -> np.ndarray:
@@ -132,6 +135,7 @@ def load_case_folder(
     outputs: Sequence[str],
     normalisation: str = "zscore-brain",
     spacing: Sequence[float] | None = None,
+    negative_codes: Sequence[int] = (),
 ) -> CaseArrays:
     """Read a case folder (``<seq>.nii.gz``, ``brain_mask.nii.gz``, ``<task>_labels.nii.gz``).
 
@@ -147,6 +151,8 @@ def load_case_folder(
         outputs: tasks in channel order.
         normalisation: a name from `neurolesion.preprocess.normalize.NORMALISATIONS`.
         spacing: voxel size (mm) to resample to; None keeps the case's grid.
+        negative_codes: anatomy codes (`neurolesion.anatomy.labels.Tissue`) whose 2-voxel border inside the
+            brain holds the hard negatives, read from ``anatomy.nii.gz`` (none when the folder has none).
 
     Returns:
         The case.
@@ -188,11 +194,13 @@ def load_case_folder(
         count += len(np.unique(ids[ids > 0]))
         labels.append(ids > 0)
     image, label = np.stack(channels).astype(np.float32), np.stack(labels).astype(np.uint8)
+    border = _border(d / "anatomy.nii.gz", negative_codes, brain)
     grid_spacing = mask_vol.spacing
     if spacing is not None and not np.allclose(spacing, grid_spacing, atol=1e-3):
         image = resize_to_spacing(image, grid_spacing, spacing)
-        masks = resize_to_spacing(np.concatenate([brain[None], label]), grid_spacing, spacing) >= 0.5
-        brain, label = masks[0], masks[1:].astype(np.uint8)
+        stacked = np.concatenate([brain[None], border[None], label])
+        masks = resize_to_spacing(stacked, grid_spacing, spacing) >= 0.5
+        brain, border, label = masks[0], masks[1], masks[2:].astype(np.uint8)
         grid_spacing = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
     voxel_ml = float(np.prod(grid_spacing)) / 1000.0
     return CaseArrays(
@@ -204,7 +212,19 @@ def load_case_folder(
         spacing=grid_spacing,
         lesion_count=count,
         lesion_volume_ml=float(label.sum()) * voxel_ml,
+        negatives=np.flatnonzero(border),
     )
+
+
+def _border(path: Path, codes: Sequence[int], brain: np.ndarray) -> np.ndarray:
+    """Brain voxels within 2 voxels of an anatomy region in ``codes`` (all False without codes or file)."""
+    if not codes or not path.is_file():
+        return np.zeros(brain.shape, bool)
+    anatomy = load_nifti(path, label=True).data
+    if anatomy.shape != brain.shape:
+        raise InputError(f"{path}: shape {anatomy.shape} differs from the brain mask {brain.shape}")
+    region = np.isin(anatomy, list(codes))
+    return ndimage.binary_dilation(region, iterations=2) & ~region & brain
 
 
 def case_folders(root: str | Path) -> list[Path]:
@@ -223,7 +243,11 @@ def case_folders(root: str | Path) -> list[Path]:
 
 
 def _centre(
-    case: CaseArrays, rng: np.random.Generator, lesion_prob: float, class_balanced: bool
+    case: CaseArrays,
+    rng: np.random.Generator,
+    lesion_prob: float,
+    class_balanced: bool,
+    negative_prob: float = 0.0,
 ) -> np.ndarray:
     shape = case.brain.shape
     if rng.random() < lesion_prob:
@@ -234,6 +258,8 @@ def _centre(
             else:
                 fg = np.concatenate([case.foreground(k) for k in tasks])
             return np.asarray(np.unravel_index(int(fg[rng.integers(fg.size)]), shape))
+    if negative_prob > 0 and case.negatives.size and rng.random() < negative_prob:
+        return np.asarray(np.unravel_index(int(case.negatives[rng.integers(case.negatives.size)]), shape))
     inside = np.flatnonzero(case.brain) if case.brain.any() else np.arange(case.brain.size)
     return np.asarray(np.unravel_index(int(inside[rng.integers(inside.size)]), shape))
 
@@ -245,6 +271,7 @@ def sample_patch(
     lesion_prob: float = 0.5,
     class_balanced: bool = True,
     one_sequence: bool = False,
+    negative_prob: float = 0.0,
 ) -> Patch:
     """Cut one training patch from a case.
 
@@ -256,6 +283,7 @@ def sample_patch(
         class_balanced: choose the task first (uniformly among those with lesions).
         one_sequence: the patch has a single channel: one of the case's present sequences, chosen at
             random (for contrast-agnostic `ModelConfig.any_input` networks).
+        negative_prob: probability that a centre not on a lesion is a hard negative (``case.negatives``).
 
     Returns:
         ``{"image": (C, *patch), "label": (K, *patch) uint8, "present": (C,) bool}`` (C = 1 with
@@ -263,7 +291,7 @@ def sample_patch(
         (label).
     """
     size = np.asarray(patch_size, int)
-    centre = _centre(case, rng, lesion_prob, class_balanced)
+    centre = _centre(case, rng, lesion_prob, class_balanced, negative_prob)
     channels = slice(None)
     if one_sequence:
         present = np.flatnonzero(case.present)

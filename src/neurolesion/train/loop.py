@@ -157,7 +157,9 @@ class TrainingData:
         assert self.cases is not None
         case = self.cases[int(rng.integers(len(self.cases)))]
         m = self.cfg.model
-        return sample_patch(case, rng, m.patch_size, s.lesion_prob, s.class_balanced, m.any_input)
+        return sample_patch(
+            case, rng, m.patch_size, s.lesion_prob, s.class_balanced, m.any_input, s.negative_prob
+        )
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(image, label) tensors of shape (B, C, *patch) and (B, K, *patch) for ``step``."""
@@ -263,6 +265,8 @@ def _cases(
     load_options: dict[str, Any] = {"normalisation": m.normalisation}
     if s.resample:
         load_options["spacing"] = m.spacing
+    if s.negative_prob > 0:
+        load_options["negative_codes"] = s.negative_codes
     val = [load_case_folder(p, m.inputs, m.outputs, **load_options) for p in val_dirs[: cfg.val_cases]]
     info = {
         "source": s.source,
