@@ -31,11 +31,6 @@ from neurolesion.models.card import LoadedModel, load_model
 log = logging.getLogger(__name__)
 
 
-def _resample(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Trilinear resampling of a (1, C, X, Y, Z) tensor to ``size``."""
-    return F.interpolate(x, size=tuple(size), mode="trilinear", align_corners=False)
-
-
 def spacing_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> tuple[int, ...]:
     """Shape of a grid of `shape` voxels of size `spacing` once resampled to voxels of size `target`.
 
@@ -54,11 +49,7 @@ def resize_to_spacing(array: np.ndarray, spacing: Sequence[float], target: Seque
         >>> resize_to_spacing(np.zeros((1, 8, 8, 8), np.float32), (1, 1, 1), (2, 2, 2)).shape
         (1, 4, 4, 4)
     """
-    size = spacing_shape(array.shape[1:], spacing, target)
-    if size == tuple(array.shape[1:]):
-        return np.asarray(array, np.float32)
-    x = torch.from_numpy(np.ascontiguousarray(array, np.float32))[None]
-    return _resample(x, size)[0].numpy()
+    return resize_to_shape(array, spacing_shape(array.shape[1:], spacing, target))
 
 
 def resize_to_shape(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -72,7 +63,7 @@ def resize_to_shape(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     if tuple(shape) == tuple(array.shape[1:]):
         return np.asarray(array, np.float32)
     x = torch.from_numpy(np.ascontiguousarray(array, np.float32))[None]
-    return _resample(x, shape)[0].numpy()
+    return F.interpolate(x, size=tuple(shape), mode="trilinear", align_corners=False)[0].numpy()
 
 
 def stack_inputs(
@@ -143,12 +134,12 @@ def predict_volume(
     if mask.shape != (cfg.in_channels,) or not mask.any():
         raise InputError(f"present {list(mask)}: expected {cfg.in_channels} flags with at least one True")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    x = torch.from_numpy(np.ascontiguousarray(image, np.float32) * mask[:, None, None, None])[None]
     in_shape = image.shape[1:]
-    scale = np.asarray(spacing, float) / np.asarray(cfg.spacing, float)
-    resample = not np.allclose(scale, 1.0, atol=1e-3)
-    if resample:
-        x = _resample(x, spacing_shape(in_shape, spacing, cfg.spacing))
+    on_model = resize_to_spacing(
+        np.asarray(image, np.float32) * mask[:, None, None, None], spacing, cfg.spacing
+    )
+    resample = on_model.shape[1:] != in_shape
+    x = torch.from_numpy(np.ascontiguousarray(on_model))[None]
     net = model.net.to(dev).eval()
 
     def windows(batch: torch.Tensor) -> torch.Tensor:
@@ -172,10 +163,8 @@ def predict_volume(
             assert isinstance(p, torch.Tensor)
             prob += torch.flip(p, axes) if axes else p
     prob /= len(flips)
-    if resample:
-        prob = _resample(prob, in_shape)
     log.debug("predicted %s on %s (tta=%s, resampled=%s)", model.card.name, tuple(in_shape), tta, resample)
-    return prob[0].numpy().astype(np.float32)
+    return resize_to_shape(prob[0].numpy(), in_shape)
 
 
 class Predictor:
