@@ -314,7 +314,7 @@ def _run_task(
     models: Mapping[str, str | os.PathLike[str]] | None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     """Predict one task, map it to the reference's native grid and post-process it there."""
-    from neurolesion.infer.postprocess import keep_confident, postprocess
+    from neurolesion.infer.postprocess import postprocess_mapped
 
     name = _model_for_task(task, models)
     if name is None:
@@ -322,13 +322,15 @@ def _run_task(
     prob_model, model = runner.probability(name, task)
     prep = runner.prepared
     prob = prep.to_native(prob_model, order="linear").astype(np.float32)
-    settings = model.card.postprocess_settings(task)
-    floor = settings.pop("min_confidence")
-    lab, _ = postprocess(prob, spacing, parenchyma_mask=brain_native, **settings)
-    if floor > 0:  # on the model grid: interpolation onto thick native slices lowers every lesion's maximum
-        lab = keep_confident(
-            lab, prob_model, prep.grid.spacing, floor, lambda a: prep.to_native(a, order="linear")
-        )
+    lab, _ = postprocess_mapped(
+        prob,
+        spacing,
+        prob_model,
+        prep.grid.spacing,
+        lambda a: prep.to_native(a, order="linear"),
+        parenchyma_mask=brain_native,
+        **model.card.postprocess_settings(task),
+    )
     return lab, prob, {"name": model.card.name, "arch": model.card.arch, "source": model.source}
 
 

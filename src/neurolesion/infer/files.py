@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from neurolesion.errors import InputError
-from neurolesion.infer.postprocess import keep_confident, lesion_confidences, postprocess
+from neurolesion.infer.postprocess import postprocess_mapped
 from neurolesion.infer.predict import predict_volume, resize_to_shape, resize_to_spacing, stack_inputs
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
@@ -87,7 +87,7 @@ def predict_files(
     def to_input(a: np.ndarray) -> np.ndarray:
         return resize_to_shape(a[None], ref.shape)[0]
 
-    prob = np.stack([to_input(p) for p in prob_model])
+    prob = resize_to_shape(prob_model, ref.shape)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     voxel_ml = float(np.prod(ref.spacing)) / 1000.0
@@ -95,11 +95,9 @@ def predict_files(
     for k, task in enumerate(card.tasks):
         settings = card.postprocess_settings(task)
         settings["min_size_mm3"] = max(settings["min_size_mm3"], min_size_mm3)
-        floor = settings.pop("min_confidence")
-        labels, _ = postprocess(prob[k], ref.spacing, brain, threshold=threshold, **settings)
-        if floor > 0:
-            labels = keep_confident(labels, prob_model[k], model_spacing, floor, to_input, threshold)
-        conf = lesion_confidences(labels, prob[k])
+        labels, conf = postprocess_mapped(
+            prob[k], ref.spacing, prob_model[k], model_spacing, to_input, brain, threshold, **settings
+        )
         save_nifti(prob[k], out / f"{task}_probability.nii.gz", like=ref)
         save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
         tasks[task] = {

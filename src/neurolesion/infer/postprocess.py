@@ -174,3 +174,44 @@ def keep_confident(
     remap = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
     remap[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
     return remap[labels]
+
+
+def postprocess_mapped(
+    prob: np.ndarray,
+    spacing: Sequence[float],
+    model_prob: np.ndarray,
+    model_spacing: Sequence[float],
+    to_output: Callable[[np.ndarray], np.ndarray],
+    parenchyma_mask: np.ndarray | None = None,
+    threshold: float = 0.5,
+    min_size_mm3: float = 0.0,
+    min_confidence: float = 0.0,
+) -> tuple[np.ndarray, dict[int, float]]:
+    """`postprocess` of a map resampled from the model's grid onto an output grid, the confidence floor
+    taken on the model grid (`keep_confident`): what `neurolesion segment` and `neurolesion predict` do.
+
+    Args:
+        prob: one task's probabilities on the output grid.
+        spacing: voxel size of the output grid, mm.
+        model_prob: the same task's probabilities on the model grid.
+        model_spacing: voxel size of the model grid, mm.
+        to_output: maps a float array from the model grid onto the output grid (linear).
+        parenchyma_mask: brain parenchyma on the output grid (see `postprocess`).
+        threshold: probability above which a voxel is lesion.
+        min_size_mm3: smaller lesions are dropped (on the output grid).
+        min_confidence: lesions whose maximum on the model grid is lower are dropped.
+
+    Returns:
+        ``(labels, confidences)`` on the output grid, as `postprocess` returns them.
+
+    Example:
+        >>> prob = np.zeros((8, 8, 8), np.float32); prob[2:4, 2:4, 2:4] = 0.95
+        >>> labels, conf = postprocess_mapped(prob * 0.8, (1, 1, 1), prob, (1, 1, 1), lambda a: a, min_confidence=0.9)
+        >>> conf
+        {1: 0.76}
+    """
+    labels, conf = postprocess(prob, spacing, parenchyma_mask, threshold=threshold, min_size_mm3=min_size_mm3)
+    if min_confidence > 0:
+        labels = keep_confident(labels, model_prob, model_spacing, min_confidence, to_output, threshold)
+        conf = lesion_confidences(labels, prob)
+    return labels, conf
