@@ -1,5 +1,6 @@
 """Where a model's false positives sit on simulated cases: beside a true lesion, on the wall of the
-ventricles, on the wall of the extra-cerebral CSF, or elsewhere (by the anatomy or lesion tissue under them, e.g. a lacune's FLAIR-bright rim).
+ventricles, on the wall of the extra-cerebral CSF, or elsewhere (by the anatomy or lesion
+tissue under them, e.g. a lacune's FLAIR-bright rim).
 
 A false positive here is a predicted lesion (26-connected component of ``<task>_labels.nii.gz``) that
 overlaps no true lesion. Its place is read from the simulated case's ``anatomy.nii.gz``: ``near_truth``
@@ -26,6 +27,9 @@ from neurolesion.io.nifti import load_nifti
 from neurolesion.synth.tissues import LesionTissue
 from neurolesion.train.data import case_folders
 
+#: Anatomy and lesion tissue codes of a simulated case -> their names.
+TISSUE_NAMES = {t.value: t.name.lower() for t in (*Tissue, *LesionTissue)}
+
 
 def classify(pred: np.ndarray, truth: np.ndarray, anatomy: np.ndarray, near_vox: int) -> Counter[str]:
     """Count the predicted components that overlap no true lesion, by where they sit."""
@@ -48,8 +52,7 @@ def classify(pred: np.ndarray, truth: np.ndarray, anatomy: np.ndarray, near_vox:
         where = next((k for k, w in walls.items() if (m & w[box]).any()), None)
         if where is None:
             code = int(np.bincount(anatomy[box][m]).argmax())
-            names = {t.value: t.name.lower() for t in (*Tissue, *LesionTissue)}
-            where = f"other:{names.get(code, code)}"
+            where = f"other:{TISSUE_NAMES.get(code, code)}"
         kinds[where] += 1
     return kinds
 

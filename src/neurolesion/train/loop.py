@@ -265,9 +265,9 @@ def _cases(
     load_options: dict[str, Any] = {"normalisation": m.normalisation}
     if s.resample:
         load_options["spacing"] = m.spacing
-    if s.negative_prob > 0:
-        load_options["negative_codes"] = s.negative_codes
     val = [load_case_folder(p, m.inputs, m.outputs, **load_options) for p in val_dirs[: cfg.val_cases]]
+    if s.negative_prob > 0:  # hard negatives are drawn from training cases only
+        load_options["negative_codes"] = s.negative_codes
     info = {
         "source": s.source,
         "folder": s.folder,
