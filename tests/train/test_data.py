@@ -141,3 +141,25 @@ def test_hard_negatives_lie_on_the_brain_border_with_the_named_anatomy(tmp_path:
             marked, np.random.default_rng(seed), (4, 4, 4), lesion_prob=0.0, negative_prob=1.0
         )
         assert patch["image"][0, 2, 2, 2] == 1.0
+
+
+def test_hard_negatives_fill_the_regions_named_inside(tmp_path: Path) -> None:
+    mask = np.zeros((20, 20, 20), np.uint8)
+    mask[2:18, 2:18, 2:18] = 1
+    anatomy = np.full(mask.shape, 2, np.uint8)
+    anatomy[8:12, 8:12, 8:12] = 7  # a ventricle: its outer border
+    anatomy[2:6, 2:18, 2:6] = 10  # cerebellar cortex: all of it
+    write_nifti(tmp_path / "c1" / "brain_mask.nii.gz", mask)
+    write_nifti(tmp_path / "c1" / "anatomy.nii.gz", anatomy)
+    flair = np.random.default_rng(0).normal(100, 10, mask.shape).astype(np.float32)
+    write_nifti(tmp_path / "c1" / "flair.nii.gz", flair)
+    only_inside = load_case_folder(tmp_path / "c1", ("flair",), ("wmh",), negative_inside_codes=(10,))
+    assert np.array_equal(np.sort(only_inside.negatives), np.flatnonzero(anatomy == 10))
+    both = load_case_folder(
+        tmp_path / "c1", ("flair",), ("wmh",), negative_codes=(7,), negative_inside_codes=(10,)
+    )
+    hard = np.zeros(mask.size, bool)
+    hard[both.negatives] = True
+    hard = hard.reshape(mask.shape)
+    assert hard[anatomy == 10].all() and not hard[anatomy == 7].any()
+    assert hard[7, 10, 10] and not hard[14, 14, 14]

@@ -60,6 +60,9 @@ class SamplerConfig:
             (``anatomy.nii.gz``), where partial volume mimics lesions; cases without it use any brain voxel.
         negative_codes: anatomy codes (`neurolesion.anatomy.labels.Tissue`) of those regions; default the
             ventricles (7) and the extra-cerebral CSF (8), whose walls look like FLAIR-bright rims.
+        negative_inside_codes: anatomy codes whose whole region inside the brain (not only its border) also
+            holds hard negatives, e.g. the cerebellar grey and white matter (10, 11), which the simulator's
+            tissue jitter can make as FLAIR-bright as a lesion.
         batch_size: patches per step.
         blob_cases: number of toy cases generated for ``blobs``.
         blob_shape: spatial shape of each toy case.
@@ -78,6 +81,7 @@ class SamplerConfig:
     class_balanced: bool = True
     negative_prob: float = 0.0
     negative_codes: tuple[int, ...] = (7, 8)
+    negative_inside_codes: tuple[int, ...] = ()
     batch_size: int = 2
     blob_cases: int = 8
     blob_shape: tuple[int, int, int] = (64, 64, 64)
@@ -91,8 +95,10 @@ class SamplerConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} {v} must be in [0, 1]")
-        if any(c < 0 for c in self.negative_codes):
-            raise ValueError(f"negative_codes {self.negative_codes} must be anatomy codes >= 0")
+        for name in ("negative_codes", "negative_inside_codes"):
+            codes = getattr(self, name)
+            if any(c < 0 for c in codes):
+                raise ValueError(f"{name} {codes} must be anatomy codes >= 0")
         if self.batch_size < 1 or self.blob_cases < 2 or self.cache_cases < 1:
             raise ValueError("batch_size and cache_cases must be >= 1 and blob_cases >= 2")
 

@@ -136,6 +136,7 @@ def load_case_folder(
     normalisation: str = "zscore-brain",
     spacing: Sequence[float] | None = None,
     negative_codes: Sequence[int] = (),
+    negative_inside_codes: Sequence[int] = (),
 ) -> CaseArrays:
     """Read a case folder (``<seq>.nii.gz``, ``brain_mask.nii.gz``, ``<task>_labels.nii.gz``).
 
@@ -153,6 +154,7 @@ def load_case_folder(
         spacing: voxel size (mm) to resample to; None keeps the case's grid.
         negative_codes: anatomy codes (`neurolesion.anatomy.labels.Tissue`) whose 2-voxel border inside the
             brain holds the hard negatives, read from ``anatomy.nii.gz`` (none when the folder has none).
+        negative_inside_codes: anatomy codes whose whole region inside the brain holds hard negatives too.
 
     Returns:
         The case.
@@ -194,7 +196,7 @@ def load_case_folder(
         count += len(np.unique(ids[ids > 0]))
         labels.append(ids > 0)
     image, label = np.stack(channels).astype(np.float32), np.stack(labels).astype(np.uint8)
-    border = _border(d / "anatomy.nii.gz", negative_codes, brain)
+    border = _hard_negatives(d / "anatomy.nii.gz", negative_codes, negative_inside_codes, brain)
     grid_spacing = mask_vol.spacing
     if spacing is not None and not np.allclose(spacing, grid_spacing, atol=1e-3):
         image = resize_to_spacing(image, grid_spacing, spacing)
@@ -216,15 +218,19 @@ def load_case_folder(
     )
 
 
-def _border(path: Path, codes: Sequence[int], brain: np.ndarray) -> np.ndarray:
-    """Brain voxels within 2 voxels of an anatomy region in ``codes`` (all False without codes or file)."""
-    if not codes or not path.is_file():
+def _hard_negatives(
+    path: Path, border_codes: Sequence[int], inside_codes: Sequence[int], brain: np.ndarray
+) -> np.ndarray:
+    """Brain voxels within 2 voxels of (outside) an anatomy region in ``border_codes``, or inside one in
+    ``inside_codes`` (all False without codes or file)."""
+    if not (border_codes or inside_codes) or not path.is_file():
         return np.zeros(brain.shape, bool)
     anatomy = load_nifti(path, label=True).data
     if anatomy.shape != brain.shape:
         raise InputError(f"{path}: shape {anatomy.shape} differs from the brain mask {brain.shape}")
-    region = np.isin(anatomy, list(codes))
-    return ndimage.binary_dilation(region, iterations=2) & ~region & brain
+    region = np.isin(anatomy, list(border_codes))
+    border = ndimage.binary_dilation(region, iterations=2) & ~region
+    return (border | np.isin(anatomy, list(inside_codes))) & brain
 
 
 def case_folders(root: str | Path) -> list[Path]:

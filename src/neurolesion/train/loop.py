@@ -268,6 +268,7 @@ def _cases(
     val = [load_case_folder(p, m.inputs, m.outputs, **load_options) for p in val_dirs[: cfg.val_cases]]
     if s.negative_prob > 0:  # hard negatives are drawn from training cases only
         load_options["negative_codes"] = s.negative_codes
+        load_options["negative_inside_codes"] = s.negative_inside_codes
     info = {
         "source": s.source,
         "folder": s.folder,
