@@ -88,6 +88,11 @@ def main() -> None:
     ap.add_argument(
         "--min-confidence", type=float, help="operating point for the task (chosen on validation cases)"
     )
+    ap.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        help="mirror test-time augmentation, 8 mirrorings (default: as the model card says)",
+    )
     args = ap.parse_args()
 
     model = load_model(args.model)
@@ -99,6 +104,8 @@ def main() -> None:
     if point:  # evaluate (and release) with this operating point in the card
         card = dataclasses.replace(model.card, postprocess={**model.card.postprocess, args.task: point})
         model = dataclasses.replace(model, card=card)
+    if args.tta is not None:  # part of the operating point too
+        model = dataclasses.replace(model, card=dataclasses.replace(model.card, tta=args.tta))
     pred_root = args.output / "pred"
     seconds = []
     cases = case_folders(args.cases)
@@ -163,6 +170,7 @@ def main() -> None:
             evaluation=evaluation,
             limitations=tuple(args.limitation),
             postprocess=model.card.postprocess,
+            tta=model.card.tta,
         )
         print(f"released {out} ({out.stat().st_size / 1e6:.1f} MB) with its card {out.with_suffix('.json')}")
 

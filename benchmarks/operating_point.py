@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hit-rule", default="centroid")
     ap.add_argument("--distance-mm", type=float, default=5.0)
     ap.add_argument("--tolerance", type=float, default=0.02, help="F1 margin of the nearly-best pairs")
+    ap.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        help="mirror test-time augmentation, 8 mirrorings (default: as the model card says)",
+    )
     args = ap.parse_args(argv)
     model = load_model(args.model)
     out = Path(args.output)
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in case_folders(args.cases):
         pred = out / case.name
         if not (pred / f"{args.task}_probability.nii.gz").is_file():
-            predict_files(model, case, pred)
+            predict_files(model, case, pred, tta=args.tta)
         prob = load_nifti(pred / f"{args.task}_probability.nii.gz")
         truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
         mask_file = case / "brain_mask.nii.gz"

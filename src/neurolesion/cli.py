@@ -186,7 +186,12 @@ def segment(
     bias: Annotated[bool, typer.Option(help="N4 bias-field correction.")] = True,
     register: Annotated[bool, typer.Option(help="Co-register every sequence to the reference.")] = True,
     locate: Annotated[bool, typer.Option(help="Atlas regions, lobes and sides for every lesion.")] = True,
-    tta: Annotated[bool, typer.Option(help="Mirror test-time augmentation.")] = False,
+    tta: Annotated[
+        bool | None,
+        typer.Option(
+            "--tta/--no-tta", help="Mirror test-time augmentation (default: as each model's card says)."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Segment and quantify the lesions of one case; write the output contract into OUTPUT."""
@@ -412,7 +417,12 @@ def predict(
     mask: Annotated[
         Path | None, typer.Option(help="Brain mask (default: brain_mask.nii.gz beside the images).")
     ] = None,
-    tta: Annotated[bool, typer.Option(help="Mirror test-time augmentation.")] = False,
+    tta: Annotated[
+        bool | None,
+        typer.Option(
+            "--tta/--no-tta", help="Mirror test-time augmentation (default: as each model's card says)."
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
     threshold: Annotated[float, typer.Option(help="Probability threshold.")] = 0.5,
     min_size: Annotated[float, typer.Option("--min-size", help="Smallest lesion kept, mm3.")] = 0.0,

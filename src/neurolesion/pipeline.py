@@ -137,7 +137,7 @@ def segment(
     overrides: Mapping[str, str | os.PathLike[str]] | None = None,
     progress: Progress | None = None,
     models: Mapping[str, str | os.PathLike[str]] | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
     device: str = "cpu",
     brain: str = "auto",
     bias_correct: bool = True,
@@ -153,7 +153,7 @@ def segment(
         overrides: sequence name -> file or series folder, winning over detection.
         progress: called as ``progress(stage, fraction_done)`` at each stage.
         models: task -> model file or folder, instead of the shipped default for that task.
-        tta: mirror test-time augmentation (slower, slightly more accurate).
+        tta: mirror test-time augmentation (8x slower per model; None: as each model's card says).
         device: ``cpu`` or ``cuda``.
         brain: brain extraction method (``auto``; ``nonzero`` for already skull-stripped images; see
             `neurolesion.preprocess.brain.available_methods`).
@@ -283,7 +283,7 @@ class _Models:
     grid are kept after the first task asks for them.
     """
 
-    def __init__(self, prepared: Any, *, tta: bool, device: str) -> None:
+    def __init__(self, prepared: Any, *, tta: bool | None, device: str) -> None:
         self.prepared, self.tta, self.device = prepared, tta, device
         self._loaded: dict[str, Any] = {}
         self._predicted: dict[str, np.ndarray] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -41,6 +43,27 @@ def test_tta_and_resampling_keep_the_grid_and_left_right() -> None:
     prob = predict_volume(model(Threshold()), image, (0.5, 1.0, 1.0), tta=True)
     assert prob.shape == (2, 40, 20, 20)
     assert prob[0, 7, 10, 10] > 0.9 and prob[0, 33, 10, 10] < 0.1
+
+
+class Shifted(nn.Module):
+    """Logit of the voxel one step further along x: not mirror-symmetric, so TTA changes its output."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 10 * (torch.roll(x[:, :1], 1, dims=2) - 1).repeat(1, 2, 1, 1, 1)
+
+
+def test_tta_follows_the_model_card_unless_the_caller_says(tmp_path: object) -> None:
+    image = np.zeros((2, 20, 20, 20), np.float32)
+    image[0, 8:12, 8:12, 8:12] = 3.0
+    plain = model(Shifted())
+    with_tta = LoadedModel(plain.net, CFG, replace(plain.card, tta=True))
+    mirrored = predict_volume(plain, image, (1.0, 1.0, 1.0), tta=True)
+    single = predict_volume(plain, image, (1.0, 1.0, 1.0))
+    assert not np.allclose(mirrored, single)
+    np.testing.assert_allclose(predict_volume(with_tta, image, (1.0, 1.0, 1.0)), mirrored)
+    np.testing.assert_allclose(predict_volume(with_tta, image, (1.0, 1.0, 1.0), tta=False), single)
+    path = save_model(f"{tmp_path}/m.pt", build_network(CFG), CFG, with_tta.card)
+    assert Predictor(str(path)).model.card.tta
 
 
 def test_missing_channel_is_zeroed() -> None:

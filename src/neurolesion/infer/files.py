@@ -34,7 +34,7 @@ def predict_files(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
     mask: str | os.PathLike[str] | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
     device: str | None = None,
     threshold: float = 0.5,
     min_size_mm3: float = 0.0,
@@ -47,7 +47,7 @@ def predict_files(
         input: NIfTI file named after its sequence, folder of such files, BIDS or DICOM folder.
         output: output folder (created).
         mask: brain mask NIfTI (default: ``brain_mask.nii.gz`` beside the images, else none).
-        tta: mirror test-time augmentation.
+        tta: mirror test-time augmentation (None: as the model card says).
         device: torch device.
         threshold: probability threshold of the lesion maps.
         min_size_mm3: smallest lesion kept (the model card's operating point may raise it).

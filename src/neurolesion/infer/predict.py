@@ -101,7 +101,7 @@ def predict_volume(
     image: np.ndarray,
     spacing: Sequence[float],
     present: Sequence[bool] | np.ndarray | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
     batch_size: int = 2,
     overlap: float = 0.25,
     device: str | torch.device | None = None,
@@ -114,7 +114,7 @@ def predict_volume(
         spacing: voxel size of ``image`` in mm; when it differs from the model's spacing the image is
             resampled to the model's grid and the probabilities back to the input grid.
         present: which channels hold real data (missing ones are zeroed); default all.
-        tta: average over the 8 mirrorings (8x slower).
+        tta: average over the 8 mirrorings (8x slower); None: as the model card says (``card.tta``).
         batch_size: windows per forward pass.
         overlap: window overlap fraction.
         device: torch device (default: CUDA when available, else CPU).
@@ -145,6 +145,8 @@ def predict_volume(
     def windows(batch: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(net(batch))
 
+    if tta is None:
+        tta = model.card.tta
     flips = [f for r in range(4) for f in itertools.combinations((2, 3, 4), r)] if tta else [()]
     prob = torch.zeros((1, cfg.out_channels, *x.shape[2:]))
     with torch.inference_mode():
@@ -173,7 +175,7 @@ class Predictor:
     Args:
         name_or_path: shipped model name, model file or folder.
         device: torch device (default: CUDA when available).
-        tta: mirror test-time augmentation.
+        tta: mirror test-time augmentation (None: as the model card says).
         batch_size: windows per forward pass.
 
     Example:
@@ -186,7 +188,7 @@ class Predictor:
         self,
         name_or_path: str,
         device: str | None = None,
-        tta: bool = False,
+        tta: bool | None = None,
         batch_size: int = 2,
     ) -> None:
         self.model = load_model(name_or_path)

@@ -71,6 +71,8 @@ class ModelCard:
         limitations: what the model is known not to do well, in plain words.
         postprocess: per task, post-processing chosen on validation cases (``min_size_mm3``,
             ``min_confidence``); `segment` and `predict_files` apply it on top of the registry's minimum size.
+        tta: whether the operating point was chosen with mirror test-time augmentation, so that inference
+            uses it unless the caller says otherwise.
     """
 
     name: str
@@ -87,6 +89,7 @@ class ModelCard:
     evaluation: dict[str, Any] = field(default_factory=dict)
     limitations: tuple[str, ...] = ()
     postprocess: dict[str, dict[str, float]] = field(default_factory=dict)
+    tta: bool = False
 
     def postprocess_settings(self, task: str) -> dict[str, float]:
         """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the larger of the
@@ -192,6 +195,7 @@ def export_model(
     evaluation: Mapping[str, Any] | None = None,
     limitations: tuple[str, ...] = (),
     postprocess: Mapping[str, Mapping[str, float]] | None = None,
+    tta: bool | None = None,
 ) -> Path:
     """Release a trained checkpoint as a model file: weights, configuration and a completed card only
     (no optimiser state), e.g. into `WEIGHTS_DIR` to ship it as a default.
@@ -203,6 +207,7 @@ def export_model(
         evaluation: measured accuracy with the commands that reproduce it.
         limitations: known weaknesses.
         postprocess: per-task post-processing chosen on validation cases (default: keep the checkpoint's).
+        tta: whether inference uses mirror test-time augmentation by default (default: keep the checkpoint's).
 
     Returns:
         The written ``.pt`` path.
@@ -225,6 +230,7 @@ def export_model(
         postprocess=model.card.postprocess
         if postprocess is None
         else {t: {k: float(v) for k, v in kw.items()} for t, kw in postprocess.items()},
+        tta=model.card.tta if tta is None else tta,
     )
     return save_model(target, model.net, model.config, card)
 
