@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def test_common_grid_case_is_consistent_and_deterministic() -> None:
 
 
 def test_truth_matches_the_tissue_codes() -> None:
-    case = simulate_case(6, ["wmh"], ["flair"], FAST, generators=FAKES)
+    case = simulate_case(6, ["wmh"], ["flair"], replace(FAST, min_label_detectability=0.0), generators=FAKES)
     wmh = case.labels["wmh"] > 0
     assert wmh.any()
     assert (case.anatomy[wmh] == LesionTissue.WMH).all()
@@ -66,6 +67,20 @@ def test_truth_matches_the_tissue_codes() -> None:
     assert all(r.volume_ml > 0 and "centre_mm" in r.extra for r in case.records)
     for r in case.records:  # the centre is on the label grid
         assert case.labels["wmh"][tuple(round(v) for v in r.centre_vox)] == r.id
+
+
+def test_lesions_a_rater_could_not_see_are_left_out_of_the_labels() -> None:
+    every = simulate_case(6, ["wmh"], ["flair"], replace(FAST, min_label_detectability=0.0), generators=FAKES)
+    none = simulate_case(6, ["wmh"], ["flair"], replace(FAST, min_label_detectability=20.0), generators=FAKES)
+    assert every.labels["wmh"].any() and not none.labels["wmh"].any()
+    assert np.array_equal(every.images["flair"].data, none.images["flair"].data)  # only the truth changes
+    assert all(r.extra.get("visible") is False for r in none.records)
+    assert not any("visible" in r.extra for r in every.records)
+    # the rule needs the rater's sequence: without FLAIR every WMH stays labelled
+    no_flair = simulate_case(
+        6, ["wmh"], ["t1"], replace(FAST, min_label_detectability=20.0), generators=FAKES
+    )
+    assert no_flair.labels["wmh"].any()
 
 
 def test_later_lesions_take_voxels_from_earlier_truth() -> None:
@@ -121,11 +136,24 @@ def test_config_yaml_validation(tmp_path: Path) -> None:
     good.write_text("spacing: 2.0\nfield_strengths: [3.0]\nacquisition:\n  snr: [20, 30]\n")
     cfg = SynthConfig.from_yaml(good)
     assert cfg.spacing == 2.0 and cfg.field_strengths == (3.0,) and cfg.acquisition.snr == (20, 30)
-    for text, word in (("grid: oblique\n", "grid"), ("spacing: 9\n", "spacing"), ("colour: 1\n", "colour")):
+    for text, word in (
+        ("grid: oblique\n", "grid"),
+        ("spacing: 9\n", "spacing"),
+        ("colour: 1\n", "colour"),
+        ("label_visibility: {wmh: pet}\n", "label_visibility"),
+        ("min_label_detectability: -1\n", "min_label_detectability"),
+    ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
         with pytest.raises(InputError, match=word):
             SynthConfig.from_yaml(bad)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "configs" / "synth").glob("*.yaml"))
+)
+def test_shipped_synth_configs_are_valid(path: Path) -> None:
+    SynthConfig.from_yaml(path)
 
 
 def test_unknown_names_are_input_errors() -> None:

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from neurolesion.anatomy.labels import Region
+from neurolesion.anatomy.labels import Region, Tissue
 from neurolesion.anatomy.template import Anatomy, downsample, load_anatomy
 from neurolesion.errors import InputError
 from neurolesion.io.case import REFERENCE_ORDER
 from neurolesion.registry import SEQUENCES, TASKS, expand_tasks
 from neurolesion.synth import acquisition as acqmod
-from neurolesion.synth import contrast
+from neurolesion.synth import contrast, visibility
 from neurolesion.synth.deform import HeadConfig, random_head, upsample
 from neurolesion.synth.head import Head
 from neurolesion.synth.lesions.base import LesionRecord, LesionSet
@@ -79,6 +79,13 @@ class SynthConfig:
         head: head randomisation ranges.
         acquisition: acquisition ranges.
         lesion_params: task -> keyword arguments for its generator's ``insert``.
+        label_visibility: task -> the sequence a rater draws it on; an instance of that task whose
+            detectability on that image (contrast-to-noise ratio x sqrt(voxels / voxels per resolution
+            element), `neurolesion.synth.visibility`) is below ``min_label_detectability`` is left out of the
+            label map (its case.json record says ``"visible": false``). Applied when the sequence is
+            simulated and lies on the label grid.
+        min_label_detectability: the smallest detectability a rater would still see (Rose's criterion puts
+            it at 3-5; 0 labels every lesion).
     """
 
     field_strengths: tuple[float, ...] = (1.5, 3.0)
@@ -94,6 +101,8 @@ class SynthConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     acquisition: acqmod.AcquisitionConfig = field(default_factory=acqmod.AcquisitionConfig)
     lesion_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    label_visibility: Mapping[str, str] = field(default_factory=lambda: {"wmh": "flair"})
+    min_label_detectability: float = 3.0
 
     def __post_init__(self) -> None:
         bad = [f for f in self.field_strengths if f not in (1.5, 3.0)]
@@ -117,6 +126,18 @@ class SynthConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise InputError(f"synth config: {name} {v}; expected a probability in [0, 1]")
+        bad_vis = {
+            t: q for t, q in self.label_visibility.items() if t not in LESION_MODULES or q not in SEQUENCES
+        }
+        if bad_vis:
+            raise InputError(
+                f"synth config: label_visibility {bad_vis}; expected lesion tasks from {list(LESION_MODULES)} "
+                f"mapped to sequences from {list(SEQUENCES)}"
+            )
+        if not 0.0 <= self.min_label_detectability <= 20.0:
+            raise InputError(
+                f"synth config: min_label_detectability {self.min_label_detectability}; expected 0-20"
+            )
         unknown = set(self.lesion_params) - set(LESION_MODULES)
         if unknown:
             raise InputError(
@@ -127,6 +148,7 @@ class SynthConfig:
         """JSON-ready dictionary (the inverse of `from_dict`)."""
         d = asdict(self)
         d["lesion_params"] = {k: dict(v) for k, v in self.lesion_params.items()}
+        d["label_visibility"] = dict(self.label_visibility)
         return d
 
     @classmethod
@@ -445,6 +467,10 @@ def simulate_case(
             return _to_common(a, work_spacing, cfg.spacing)
 
     labels_out = {t: to_grid(maps[t]) for t in lesion_tasks}
+    anatomy_out = to_grid(head.labels)
+    hidden = _hide_invisible(
+        labels_out, images, acq_info, anatomy_out, to_grid(brain.astype(np.uint8)) > 0, cfg
+    )
     to_label_vox = np.linalg.inv(lab_affine) @ head.affine
     for r in records:
         work = np.append(np.asarray(r.centre_vox, float), 1.0)
@@ -453,6 +479,8 @@ def simulate_case(
         lab = (to_label_vox @ work)[:3]
         r.centre_vox = (round(float(lab[0]), 2), round(float(lab[1]), 2), round(float(lab[2]), 2))
         r.extra.setdefault("region_code", int(_region_code(r.region)))
+        if r.id in hidden.get(str(r.extra["task"]), ()):
+            r.extra["visible"] = False
     info = {
         "seed": int(seed),
         "tasks": task_list,
@@ -472,12 +500,38 @@ def simulate_case(
         labels=labels_out,
         brain_mask=to_grid(brain.astype(np.uint8)),
         regions=to_grid(head.regions),
-        anatomy=to_grid(head.labels),
+        anatomy=anatomy_out,
         label_affine=lab_affine,
         records=records,
         acquisition=acq_info,
         info=info,
     )
+
+
+def _hide_invisible(
+    labels: dict[str, np.ndarray],
+    images: Mapping[str, Volume],
+    acquisition: Mapping[str, Mapping[str, Any]],
+    anatomy: np.ndarray,
+    brain: np.ndarray,
+    cfg: SynthConfig,
+) -> dict[str, list[int]]:
+    """Zero, in place, the instances a rater could not see (``cfg.label_visibility``); their ids per task."""
+    if cfg.min_label_detectability <= 0:
+        return {}
+    tissue = brain & ~np.isin(anatomy, (int(Tissue.VENTRICLE), int(Tissue.CSF)))
+    hidden: dict[str, list[int]] = {}
+    for task, seq in cfg.label_visibility.items():
+        if task not in labels or seq not in images or images[seq].shape != labels[task].shape:
+            continue
+        r = visibility.voxels_per_element(acquisition[seq]["spacing"], images[seq].spacing)
+        ids = visibility.invisible_instances(
+            images[seq].data, labels[task], tissue, cfg.min_label_detectability, r
+        )
+        if ids:
+            labels[task][np.isin(labels[task], ids)] = 0
+            hidden[task] = ids
+    return hidden
 
 
 def _region_code(name: str) -> int:
