@@ -72,6 +72,7 @@ def _shipped_models() -> list[str]:
 
     lines = [
         f"{c.name}: {c.arch}, tasks {', '.join(c.tasks)}, inputs {', '.join(c.inputs)}"
+        + (", mirror TTA" if c.tta else "")
         for c in shipped_models()
     ]
     return lines or ["none shipped yet"]
