@@ -5,9 +5,14 @@ Lesions grow from smooth random fields, so their outlines are irregular and, in 
 Punctate foci (1.5-4 mm, anywhere in the white matter, juxtacortical included) are the small discrete
 lesions that make up most of the lesion count on real scans (of small-vessel or inflammatory origin) while
 adding little volume.
+Juxtacortical foci (off by default; `juxtacortical_count`) sit on the border of white matter and cortex
+and may reach into the cortex's deepest layer, as the U-fibre and leukocortical lesions of multiple
+sclerosis do: on FLAIR they lie beside a cortex nearly as bright as they are, which a network never sees
+if every focus is surrounded by white matter.
 They are painted as `LesionTissue.WMH` (bright on FLAIR/T2, dark on T1 in the renderer) onto cerebral white
-matter only (never cortex or deep grey matter) and, occasionally, onto the pons. Instances are the
-26-connected components of what was painted; components smaller than `min_volume_mm3` are not painted.
+matter only (never deep grey matter; cortex only for juxtacortical foci, within `cortical_reach_mm` of the
+white matter) and, occasionally, onto the pons. Instances are the 26-connected components of what was
+painted; components smaller than `min_volume_mm3` are not painted.
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import cc3d
 import edt
 import numpy as np
+from scipy import ndimage
 
 from neurolesion.anatomy.labels import Tissue
 from neurolesion.synth.head import Head
@@ -50,6 +56,12 @@ class WMHParams:
         punctate_count: (min, max) number of punctate foci (any white matter more than 3 mm from the
             ventricles).
         punctate_diameter_mm: (min, max) diameter of punctate foci.
+        juxtacortical_count: (min, max) number of juxtacortical foci (default none: the sets simulated before
+            they existed stay reproducible from their seeds).
+        juxtacortical_diameter_mm: (min, max) diameter of juxtacortical foci.
+        juxtacortical_gap_mm: a juxtacortical focus is centred on white matter at most this far from cortex
+            (or on the voxels next to it, on a coarser grid).
+        cortical_reach_mm: how far into the cortex (from the white matter) a juxtacortical focus may reach.
         pons_probability: probability of a pontine patch.
         pons_diameter_mm: (min, max) diameter of a pontine patch.
         irregularity: relative amplitude of the random field on band thickness and focus outline.
@@ -67,6 +79,10 @@ class WMHParams:
     deep_diameter_mm: tuple[tuple[float, float], ...] = ((2.0, 4.0), (2.0, 6.0), (3.0, 10.0), (4.0, 16.0))
     punctate_count: tuple[tuple[int, int], ...] = ((0, 0), (3, 12), (4, 20), (6, 30))
     punctate_diameter_mm: tuple[float, float] = (1.5, 4.0)
+    juxtacortical_count: tuple[tuple[int, int], ...] = ((0, 0), (0, 0), (0, 0), (0, 0))
+    juxtacortical_diameter_mm: tuple[float, float] = (2.0, 6.0)
+    juxtacortical_gap_mm: float = 1.5
+    cortical_reach_mm: float = 1.5
     pons_probability: tuple[float, float, float, float] = (0.0, 0.05, 0.15, 0.35)
     pons_diameter_mm: tuple[float, float] = (4.0, 12.0)
     irregularity: float = 0.5
@@ -144,7 +160,7 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         **params: overrides of `WMHParams` fields.
 
     Returns:
-        LesionSet(task="wmh"); records carry subtype periventricular / deep / infratentorial and
+        LesionSet(task="wmh"); records carry subtype periventricular / juxtacortical / deep / infratentorial and
         extra fazekas (the higher of the two grades), fazekas_pv, fazekas_deep, diameter_mm (equivalent
         sphere), lobe, side.
 
@@ -180,7 +196,35 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     lo, hi = p.punctate_count[deep_grade]
     for site in placement.sample_sites(child, wm_all & (dist_v > 3.0), int(child.integers(lo, hi + 1))):
         _focus(painted, wm_all, site, p.punctate_diameter_mm, p, spacing, child)
+    lo, hi = p.juxtacortical_count[deep_grade]
+    if hi > 0:  # their own generator again, so that enabling them changes no other lesion
+        juxtacortical(painted, head, child.spawn(1)[0], int(child.integers(lo, hi + 1)), p)
     return _instances(head, painted, dist_v, pv_grade, deep_grade, p)
+
+
+def juxtacortical(painted: np.ndarray, head: Head, rng: np.random.Generator, n: int, p: WMHParams) -> None:
+    """Add `n` foci centred on white matter next to the cortex, reaching at most `cortical_reach_mm` into it.
+
+    Args:
+        painted: bool mask of what is painted so far (modified in place).
+        head: the head (read only).
+        rng: random generator.
+        n: number of foci.
+        p: generator parameters (`juxtacortical_*`, `cortical_reach_mm`).
+    """
+    wm = head.labels == Tissue.WM
+    cortex = head.labels == Tissue.CORTICAL_GM
+    if n <= 0 or not wm.any() or not cortex.any():
+        return
+    box = placement.bbox(wm | cortex, margin_vox=1)
+    dist_c = np.full(wm.shape, np.inf, dtype=np.float32)
+    dist_w = np.full(wm.shape, np.inf, dtype=np.float32)
+    dist_c[box] = edt.edt(~cortex[box], anisotropy=head.spacing)
+    dist_w[box] = edt.edt(~wm[box], anisotropy=head.spacing)
+    allowed = wm | (cortex & (dist_w <= p.cortical_reach_mm))
+    gap = max(p.juxtacortical_gap_mm, max(head.spacing))  # at least the voxels next to the cortex
+    for site in placement.sample_sites(rng, wm & (dist_c <= gap), n):
+        _focus(painted, allowed, site, p.juxtacortical_diameter_mm, p, head.spacing, rng)
 
 
 def _focus(
@@ -224,6 +268,9 @@ def _instances(
             continue
         sl = stats["bounding_boxes"][label]
         mask = comps[sl] == label
+        grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
+        ring = ndimage.binary_dilation(comps[grown] == label, np.ones((3, 3, 3), bool))
+        touches_cortex = bool((ring & (head.labels[grown] == Tissue.CORTICAL_GM)).any())
         new_id = len(records) + 1
         instances[sl][mask] = new_id
         head.labels[sl][mask] = LesionTissue.WMH
@@ -241,7 +288,9 @@ def _instances(
         )
         if rec.region == "infratentorial":
             rec.subtype = "infratentorial"
+        elif float(dist_v[sl][mask].min()) <= near:
+            rec.subtype = "periventricular"
         else:
-            rec.subtype = "periventricular" if float(dist_v[sl][mask].min()) <= near else "deep"
+            rec.subtype = "juxtacortical" if touches_cortex else "deep"
         records.append(rec)
     return LesionSet(task="wmh", instances=instances, records=records)
