@@ -28,7 +28,7 @@ import neurolesion
 from neurolesion.analysis.table import LESION_COLUMNS
 from neurolesion.errors import InputError
 from neurolesion.io.case import Case, load_case
-from neurolesion.io.nifti import save_nifti
+from neurolesion.io.nifti import save_nifti, save_probability
 from neurolesion.registry import TASKS, expand_tasks, tasks_for_sequences
 
 log = logging.getLogger(__name__)
@@ -352,7 +352,7 @@ def _write_outputs(
     )
     for task, lab in labels.items():
         files[f"{task}_labels"] = save_nifti(lab, stage / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
-        files[f"{task}_probability"] = save_nifti(probs[task], stage / f"{task}_probability.nii.gz", like=ref)
+        files[f"{task}_probability"] = save_probability(probs[task], stage / f"{task}_probability.nii.gz", like=ref)
     _write_csv(stage / "lesions.csv", rows)
     files["lesions"] = stage / "lesions.csv"
     series = case.source.get("dicom_series", {}).get(case.reference)

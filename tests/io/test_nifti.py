@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurolesion import InputError
-from neurolesion.io.nifti import load_nifti, save_nifti
+from neurolesion.io.nifti import load_nifti, save_nifti, save_probability
 from tests.conftest import write_nifti
 
 
@@ -20,6 +20,23 @@ def test_round_trip_keeps_affine_data_and_header(tmp_path: Path, head_like: np.n
     assert img.get_data_dtype() == np.uint8 and np.allclose(img.affine, aff)
     assert np.array_equal(np.asarray(img.dataobj) > 0, head_like > 50)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mask.nii.gz"]  # no temp file left
+
+
+def test_probability_is_stored_in_8_bits_and_read_back_within_a_step(
+    tmp_path: Path, head_like: np.ndarray
+) -> None:
+    vol = load_nifti(write_nifti(tmp_path / "flair.nii.gz", head_like, np.eye(4)))
+    prob = np.random.default_rng(0).random(head_like.shape).astype(np.float32)
+    prob[0, 0, 0], prob[0, 0, 1] = 0.0, 1.0
+    out = save_probability(prob, tmp_path / "p.nii.gz", like=vol)
+    img = nib.load(str(out))
+    assert img.get_data_dtype() == np.uint8
+    back = img.get_fdata()
+    assert np.abs(back - prob).max() <= 0.5 / 255 + 1e-6
+    assert back[0, 0, 0] == 0.0 and back[0, 0, 1] == pytest.approx(1.0)
+    assert load_nifti(out).data.max() == pytest.approx(1.0)  # our own reader applies the slope too
+    with pytest.raises(ValueError, match="slope"):
+        save_nifti(prob, tmp_path / "bad.nii.gz", like=vol, dtype=np.uint8, slope=0.0)
 
 
 def test_4d_with_one_volume_is_accepted(tmp_path: Path, head_like: np.ndarray) -> None:

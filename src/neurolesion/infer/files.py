@@ -24,7 +24,7 @@ from neurolesion.infer.postprocess import postprocess_mapped
 from neurolesion.infer.predict import predict_volume, resize_to_shape, resize_to_spacing, stack_inputs
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
-from neurolesion.io.nifti import load_nifti, save_nifti
+from neurolesion.io.nifti import load_nifti, save_nifti, save_probability
 from neurolesion.models.card import LoadedModel
 from neurolesion.preprocess.normalize import normaliser
 
@@ -98,7 +98,7 @@ def predict_files(
         labels, conf = postprocess_mapped(
             prob[k], ref.spacing, prob_model[k], model_spacing, to_input, brain, threshold, **settings
         )
-        save_nifti(prob[k], out / f"{task}_probability.nii.gz", like=ref)
+        save_probability(prob[k], out / f"{task}_probability.nii.gz", like=ref)
         save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
         tasks[task] = {
             "count": len(conf),
