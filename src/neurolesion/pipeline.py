@@ -352,7 +352,9 @@ def _write_outputs(
     )
     for task, lab in labels.items():
         files[f"{task}_labels"] = save_nifti(lab, stage / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)
-        files[f"{task}_probability"] = save_probability(probs[task], stage / f"{task}_probability.nii.gz", like=ref)
+        files[f"{task}_probability"] = save_probability(
+            probs[task], stage / f"{task}_probability.nii.gz", like=ref
+        )
     _write_csv(stage / "lesions.csv", rows)
     files["lesions"] = stage / "lesions.csv"
     series = case.source.get("dicom_series", {}).get(case.reference)
