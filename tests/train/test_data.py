@@ -76,6 +76,24 @@ def test_augmentation_is_seeded_and_keeps_labels_binary() -> None:
     assert not np.array_equal(a["image"], aug(patch, 8)["image"])
 
 
+def test_contrast_augmentation_scales_each_channel_within_its_range() -> None:
+    only_contrast = {k: 0.0 for k in ("p_affine", "p_flip", "p_elastic", "p_gamma", "p_bias", "p_noise")}
+    only_contrast.update(p_blur=0.0, p_lowres=0.0, channel_dropout=0.0)
+    aug = Augmenter(AugmentConfig(**only_contrast, p_contrast=1.0, contrast_range=(0.6, 1.2)))
+    image = np.random.default_rng(1).normal(0, 1, (2, 16, 16, 16)).astype(np.float32)
+    patch = {"image": image, "label": np.zeros((1, 16, 16, 16), np.uint8), "present": np.ones(2, bool)}
+    factors = set()
+    for seed in range(20):
+        out = aug(patch, seed)["image"]
+        f = [float(np.sum(out[c] * image[c]) / np.sum(image[c] ** 2)) for c in range(2)]
+        assert np.allclose(out, np.asarray(f, np.float32)[:, None, None, None] * image, atol=1e-5)
+        assert all(0.6 - 1e-6 <= x <= 1.2 + 1e-6 for x in f)
+        factors.update(round(x, 4) for x in f)
+    assert len(factors) > 20  # drawn per channel and per call
+    with pytest.raises(ValueError, match="contrast_range"):
+        AugmentConfig(contrast_range=(1.2, 0.6))
+
+
 def test_channel_dropout_keeps_one() -> None:
     rng = np.random.default_rng(0)
     for _ in range(50):

@@ -1,8 +1,8 @@
 """On-the-fly patch augmentation with MONAI dictionary transforms, plus input-channel dropout.
 
 Spatial transforms (rotation up to ±45°, scaling 0.9–1.1, flips, elastic) move image and label together
-(label with nearest-neighbour); intensity transforms (gamma, bias field, noise, blur, low-resolution
-simulation) touch the image only. Each call is seeded, so a step's augmentation is reproducible.
+(label with nearest-neighbour); intensity transforms (gamma, contrast scaling, bias field, noise, blur,
+low-resolution simulation) touch the image only. Each call is seeded, so a step's augmentation is reproducible.
 
 Example:
     >>> from neurolesion.train.config import AugmentConfig
@@ -29,6 +29,7 @@ from monai.transforms import (
     RandFlipd,
     RandGaussianNoised,
     RandGaussianSmoothd,
+    RandScaleIntensityd,
     RandSimulateLowResolutiond,
 )
 
@@ -61,6 +62,12 @@ def build_transforms(cfg: AugmentConfig) -> Compose:
             ),
             *[RandFlipd(keys, prob=cfg.p_flip, spatial_axis=a) for a in range(3)],
             RandAdjustContrastd("image", prob=cfg.p_gamma, gamma=(0.7, 1.5), retain_stats=True),
+            RandScaleIntensityd(
+                "image",
+                factors=(cfg.contrast_range[0] - 1.0, cfg.contrast_range[1] - 1.0),
+                prob=cfg.p_contrast,
+                channel_wise=True,
+            ),
             RandBiasFieldd("image", prob=cfg.p_bias, coeff_range=(0.0, 0.1)),
             RandGaussianNoised("image", prob=cfg.p_noise, std=0.1),
             RandGaussianSmoothd(

@@ -116,6 +116,11 @@ class AugmentConfig:
             WMH) are never dropped.
         channel_dropout_one_of: at least one of the first N input channels is always kept (alternatives
             such as SWI or T2* for microbleeds, of which a case may hold either); 0 = any channel.
+        p_contrast: probability of multiplying each channel's z-scored intensities by its own factor from
+            `contrast_range` (nnU-Net's contrast augmentation; 0 by default so that earlier configurations
+            train as they did): a lesion's contrast in brain-SD units varies between real scans with the
+            lesion load and the grey/white contrast that set the brain's spread.
+        contrast_range: (min, max) of that factor.
     """
 
     enabled: bool = True
@@ -132,6 +137,8 @@ class AugmentConfig:
     channel_dropout: float = 0.2
     channel_dropout_keep: int = 0
     channel_dropout_one_of: int = 0
+    p_contrast: float = 0.0
+    contrast_range: tuple[float, float] = (0.65, 1.25)
 
     def __post_init__(self) -> None:
         probs = {k: v for k, v in self.__dict__.items() if k.startswith("p_") or k == "channel_dropout"}
@@ -143,6 +150,8 @@ class AugmentConfig:
                 raise ValueError(f"{name} {getattr(self, name)} must be >= 0")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale {self.scale} must be (min, max) with 0 < min <= max")
+        if len(self.contrast_range) != 2 or not 0 < self.contrast_range[0] <= self.contrast_range[1]:
+            raise ValueError(f"contrast_range {self.contrast_range} must be (min, max) with 0 < min <= max")
 
 
 @dataclass(frozen=True)
