@@ -38,6 +38,27 @@ def test_plugged_in_method_and_nonzero(head: Volume) -> None:
     assert np.array_equal(extract_brain({"t1": stripped}, "nonzero"), head.meta["brain"])
 
 
+def test_deepbet_mean_uses_the_structural_contrasts_when_present(
+    head: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neurolesion.preprocess import brain
+
+    seen: list[float] = []
+
+    def fake(volume: Volume) -> np.ndarray:
+        seen.append(round(float(volume.data.flat[0]), 3))
+        return np.full(volume.shape, float(volume.data.flat[0]), np.float32)
+
+    monkeypatch.setattr(brain, "deepbet_probability", fake)
+    images = {s: head.with_array(np.full(head.shape, v)) for s, v in [("swi", 1.0), ("t1", 0.2), ("t2", 0.4)]}
+    assert np.allclose(brain.deepbet_mean(images), 0.3) and sorted(seen) == [0.2, 0.4]
+    seen.clear()
+    only_susceptibility = {
+        s: head.with_array(np.full(head.shape, v)) for s, v in [("swi", 1.0), ("t2star", 0.5)]
+    }
+    assert np.allclose(brain.deepbet_mean(only_susceptibility), 0.75) and len(seen) == 2
+
+
 def test_errors(head: Volume) -> None:
     with pytest.raises(InputError, match="brain extraction method 'nope' unknown"):
         extract_brain({"t1": head}, "nope")
