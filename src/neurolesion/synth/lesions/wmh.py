@@ -198,32 +198,33 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
         _focus(painted, wm_all, site, p.punctate_diameter_mm, p, spacing, child)
     lo, hi = p.juxtacortical_count[deep_grade]
     if hi > 0:  # their own generator again, so that enabling them changes no other lesion
-        juxtacortical(painted, head, child.spawn(1)[0], int(child.integers(lo, hi + 1)), p)
+        juxtacortical(painted, head, wm_all, child.spawn(1)[0], int(child.integers(lo, hi + 1)), p)
     return _instances(head, painted, dist_v, pv_grade, deep_grade, p)
 
 
-def juxtacortical(painted: np.ndarray, head: Head, rng: np.random.Generator, n: int, p: WMHParams) -> None:
+def juxtacortical(
+    painted: np.ndarray, head: Head, wm: np.ndarray, rng: np.random.Generator, n: int, p: WMHParams
+) -> None:
     """Add `n` foci centred on white matter next to the cortex, reaching at most `cortical_reach_mm` into it.
 
     Args:
         painted: bool mask of what is painted so far (modified in place).
         head: the head (read only).
+        wm: bool cerebral white matter of `head`.
         rng: random generator.
         n: number of foci.
         p: generator parameters (`juxtacortical_*`, `cortical_reach_mm`).
     """
-    wm = head.labels == Tissue.WM
     cortex = head.labels == Tissue.CORTICAL_GM
     if n <= 0 or not wm.any() or not cortex.any():
         return
     box = placement.bbox(wm | cortex, margin_vox=1)
-    dist_c = np.full(wm.shape, np.inf, dtype=np.float32)
-    dist_w = np.full(wm.shape, np.inf, dtype=np.float32)
-    dist_c[box] = edt.edt(~cortex[box], anisotropy=head.spacing)
-    dist_w[box] = edt.edt(~wm[box], anisotropy=head.spacing)
-    allowed = wm | (cortex & (dist_w <= p.cortical_reach_mm))
     gap = max(p.juxtacortical_gap_mm, max(head.spacing))  # at least the voxels next to the cortex
-    for site in placement.sample_sites(rng, wm & (dist_c <= gap), n):
+    centres = np.zeros_like(wm)
+    centres[box] = wm[box] & (edt.edt(~cortex[box], anisotropy=head.spacing) <= gap)
+    allowed = wm.copy()
+    allowed[box] |= cortex[box] & (edt.edt(~wm[box], anisotropy=head.spacing) <= p.cortical_reach_mm)
+    for site in placement.sample_sites(rng, centres, n):
         _focus(painted, allowed, site, p.juxtacortical_diameter_mm, p, head.spacing, rng)
 
 
