@@ -39,6 +39,26 @@ def test_probability_is_stored_in_8_bits_and_read_back_within_a_step(
         save_nifti(prob, tmp_path / "bad.nii.gz", like=vol, dtype=np.uint8, slope=0.0)
 
 
+def test_probability_keeps_the_grid_and_left_right(tmp_path: Path) -> None:
+    # LAS grid (x runs right-to-left), oblique, centred on x = 0: a blob on the subject's left must stay there
+    c, s = np.cos(0.1), np.sin(0.1)
+    aff = np.array(
+        [[-1.2 * c, s, 0, 1.2 * c * 9.5 - s * 7.5], [1.2 * s, c, 0, -120], [0, 0, 3.0, -60], [0, 0, 0, 1]]
+    )
+    like = load_nifti(
+        write_nifti(
+            tmp_path / "flair.nii.gz", np.arange(20 * 16 * 8, dtype=np.float32).reshape(20, 16, 8), aff
+        )
+    )
+    prob = np.zeros((20, 16, 8), np.float32)
+    prob[2:5, 6:9, 3:5] = 0.9  # low i = large world x = the subject's left (RAS +x)
+    img = nib.load(str(save_probability(prob, tmp_path / "p.nii.gz", like=like)))
+    assert np.allclose(img.affine, aff) and img.shape == prob.shape
+    back = img.get_fdata()
+    centre = aff @ np.r_[np.argwhere(back > 0.5).mean(axis=0), 1.0]
+    assert centre[0] > 0  # world x > 0: left
+
+
 def test_4d_with_one_volume_is_accepted(tmp_path: Path, head_like: np.ndarray) -> None:
     vol = load_nifti(write_nifti(tmp_path / "a.nii.gz", head_like[..., None]))
     assert vol.shape == head_like.shape
