@@ -56,8 +56,26 @@ def test_checkpoint_is_a_model_with_card(tmp_path: Path) -> None:
 
 def test_resume_with_other_config_is_refused(tmp_path: Path) -> None:
     train(TrainConfig.from_mapping(TINY), tmp_path)
-    with pytest.raises(InputError, match="different training configuration"):
+    with pytest.raises(InputError, match=r"different training configuration \(lr differ\)"):
         train(TrainConfig.from_mapping({**TINY, "lr": 0.5}), tmp_path, resume=True)
+
+
+def test_resume_accepts_checkpoint_from_before_a_setting_existed(tmp_path: Path) -> None:
+    cfg = TrainConfig.from_mapping(TINY)
+
+    def interrupt(step: int, loss: float) -> None:
+        if step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, tmp_path, on_step=interrupt)
+    last = tmp_path / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    # A checkpoint written before `augment.p_contrast` was a setting lacks the key.
+    del ck["train_config"]["augment"]["p_contrast"]
+    torch.save(ck, last)
+    resumed = train(cfg, tmp_path, resume=True)
+    assert [h["step"] for h in resumed.history] == [2, 4]
 
 
 @pytest.mark.slow

@@ -419,6 +419,18 @@ def _resume_key(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in ("threads", "device", "sw_batch")}
 
 
+def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the settings whose values differ between two nested mappings."""
+    out: list[str] = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}")
+    return out
+
+
 def _init_weights(net: torch.nn.Module, cfg: TrainConfig) -> None:
     """Start from the weights of `cfg.init_weights` (a model file or checkpoint of the same network)."""
     source = load_model(str(cfg.init_weights))
@@ -444,9 +456,14 @@ def _restore(
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint to resume from")
     ck = torch.load(path, map_location="cpu", weights_only=True)
-    if _resume_key(ck.get("train_config", {})) != _resume_key(to_mapping(cfg)):
+    # Read the stored configuration through today's loader so that settings added since (with their
+    # defaults) do not count as differences.
+    stored = to_mapping(TrainConfig.from_mapping(ck.get("train_config", {}), where=str(path)))
+    changed = _differences(_resume_key(stored), _resume_key(to_mapping(cfg)))
+    if changed:
         raise InputError(
-            f"{path}: checkpoint was made with a different training configuration; cannot resume"
+            f"{path}: checkpoint was made with a different training configuration "
+            f"({', '.join(changed)} differ); cannot resume"
         )
     net.load_state_dict(ck["state_dict"])
     opt.load_state_dict(ck["optimizer"])
