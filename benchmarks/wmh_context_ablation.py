@@ -18,6 +18,8 @@ Experiments (``--experiments``):
   FLAIR's cortex is brighter than its white matter; in many simulated cases it is not).
 - ``real-cortex``: the real scan's own lesions with its cortex (grey matter by a 3-class Otsu split of
   the T1) darkened by 0.3 and 0.55 SD.
+- ``histogram``: the real scan's own lesions with its brain's FLAIR histogram matched to each simulated
+  host's (a monotonic remapping of the intensities inside the brain).
 - ``patches``: simulated lesions into simulated brains whose white matter around each site is replaced by
   a cube of the real brain's white matter (``--cube`` voxels, soft edge, levelled to the host).
 - ``sim-patches``: the reverse, simulated lesions into the real brain with cubes of the first simulated
@@ -42,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import ndimage as nd
+from skimage.exposure import match_histograms
 from skimage.filters import threshold_multiotsu
 
 from neurolesion.anatomy.labels import Tissue
@@ -244,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--experiments",
         nargs="+",
         default=["cross"],
-        choices=["cross", "strip", "cortex", "real-cortex", "patches", "sim-patches"],
+        choices=["cross", "strip", "cortex", "real-cortex", "histogram", "patches", "sim-patches"],
     )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write the rows here")
@@ -293,16 +296,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             z = transplant(real.z, targets, donor.z, donors, cube // 2)
             name = f"simulated lesions -> real brain, {donor.name} white-matter cubes of {cube | 1}"
             rows.append(into(model, real, z, sim_lesions, name))
+    in_place: dict[str, np.ndarray] = {}
     if "real-cortex" in args.experiments:
+        for shift in (0.0, 0.3, 0.55):
+            gm = nd.gaussian_filter(real.gm.astype(np.float32), 0.7)
+            in_place[f"real lesions in place, cortex -{shift} SD"] = real.z - shift * gm
+    if "histogram" in args.experiments:
+        for h in chosen:
+            z = real.z.copy()
+            z[real.brain] = match_histograms(real.z[real.brain], h.z[h.brain])
+            in_place[f"real lesions in place, brain histogram matched to {h.name}"] = z
+    if in_place:
         lab, _ = nd.label(real.lesions, FULL)
         sizes = np.bincount(lab.ravel())
         ids = [i for i in range(1, len(sizes)) if 10 <= sizes[i] < 100]
-        for shift in (0.0, 0.3, 0.55):
-            prob = model(real.z - shift * nd.gaussian_filter(real.gm.astype(np.float32), 0.7))
-            pmax = np.asarray(nd.maximum(prob, lab, ids))
+        for name, z in in_place.items():
+            pmax = np.asarray(nd.maximum(model(z), lab, ids))
             rows.append(
                 {
-                    "host": f"real lesions in place, cortex -{shift} SD",
+                    "host": name,
                     "n": len(ids),
                     "median_pmax": float(np.median(pmax)),
                     "above_0.5": int((pmax > 0.5).sum()),
