@@ -18,6 +18,7 @@ Experiments (``--experiments``):
   FLAIR's cortex is brighter than its white matter; in many simulated cases it is not).
 - ``real-cortex``: the real scan's own lesions with its cortex (grey matter by a 3-class Otsu split of
   the T1) darkened by 0.3 and 0.55 SD.
+- ``windows``: the real scan's own lesions with sliding windows of 32, 64 (the model's) and 128 voxels.
 - ``histogram``: the real scan's own lesions with its brain's FLAIR histogram matched to each simulated
   host's (a monotonic remapping of the intensities inside the brain).
 - ``patches``: simulated lesions into simulated brains whose white matter around each site is replaced by
@@ -35,9 +36,10 @@ hosts are the case folders of ``--sim`` whose FLAIR was acquired with slices of 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -50,11 +52,13 @@ from skimage.filters import threshold_multiotsu
 from neurolesion.anatomy.labels import Tissue
 from neurolesion.infer.predict import Predictor, stack_inputs
 from neurolesion.io.nifti import load_nifti
+from neurolesion.metrics.lesionwise import label_lesions
 from neurolesion.preprocess.normalize import normalize
 from neurolesion.train.data import case_folders
 from neurolesion.volume import Volume
 
-FULL = np.ones((3, 3, 3), bool)
+#: Sites drawn once per brain; any experiment uses the first ones (the greedy draw makes a shorter list a prefix).
+MAX_SITES = 100
 BINS = ((0.0, 1.0), (1.0, 1.5), (1.5, 2.0), (2.0, 3.0), (3.0, 99.0))
 
 
@@ -74,6 +78,11 @@ class Host:
     wm: np.ndarray
     gm: np.ndarray
     raw: np.ndarray
+    spacing: tuple[float, float, float]
+    centres: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.centres = sites(self.wm, self.lesions, MAX_SITES, seed=0)
 
 
 def zscore(raw: np.ndarray, brain: np.ndarray) -> np.ndarray:
@@ -82,7 +91,7 @@ def zscore(raw: np.ndarray, brain: np.ndarray) -> np.ndarray:
 
 def cut(z: np.ndarray, labels: np.ndarray, lo: int = 10, hi: int = 100) -> list[Lesion]:
     """The lesions of `lo` to `hi` voxels (26-connected) as excess patches."""
-    lab, _ = nd.label(labels, FULL)
+    lab, _ = label_lesions(labels, connectivity=26)
     out = []
     for i, box in enumerate(nd.find_objects(lab), 1):
         big = tuple(slice(max(s.start - 5, 0), s.stop + 5) for s in box)
@@ -155,12 +164,17 @@ def transplant(
 
 
 class Model:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, window: int | None = None) -> None:
         self.predictor = Predictor(name, tta=False)
+        if window:  # another sliding-window size: instance norm then sees other statistics
+            loaded = self.predictor.model
+            config = dataclasses.replace(loaded.config, patch_size=(window,) * 3)
+            self.predictor.model = dataclasses.replace(loaded, config=config)
 
-    def __call__(self, z: np.ndarray) -> np.ndarray:
+    def __call__(self, z: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+        """Probabilities on the grid of `z` (voxel size `spacing`; resampled to the model's and back)."""
         image, present = stack_inputs({"flair": z}, self.predictor.model.card.inputs, "ablation")
-        return self.predictor(image, (1.0, 1.0, 1.0), present)[0]
+        return self.predictor(image, spacing, present)[0]
 
 
 def row(name: str, prob: np.ndarray, cores: np.ndarray, contrasts: list[float]) -> dict[str, object]:
@@ -196,6 +210,7 @@ def real_host(folder: Path, brain_mask: Path) -> Host:
         brain & (classes == 2) & away,
         brain & (classes == 1) & away,
         flair.data,
+        flair.spacing,
     )
 
 
@@ -205,34 +220,34 @@ def sim_hosts(root: Path) -> list[Host]:
         info = json.loads((case / "case.json").read_text())
         if max(info["acquisition"]["flair"]["spacing"]) > 1.5:
             continue
-        raw = load_nifti(case / "flair.nii.gz").data
+        flair = load_nifti(case / "flair.nii.gz")
         brain = load_nifti(case / "brain_mask.nii.gz", label=True).data > 0
         lesions = load_nifti(case / "wmh_labels.nii.gz", label=True).data > 0
         anatomy = load_nifti(case / "anatomy.nii.gz", label=True).data
         hosts.append(
             Host(
                 case.name,
-                zscore(raw, brain),
+                zscore(flair.data, brain),
                 brain,
                 lesions,
                 (anatomy == int(Tissue.WM)) & ~lesions,
                 anatomy == int(Tissue.CORTICAL_GM),
-                raw,
+                flair.data,
+                flair.spacing,
             )
         )
     return hosts
 
 
-def into(
-    model: Model, host: Host, z: np.ndarray, lesions: Sequence[Lesion], name: str, seed: int = 0
-) -> dict[str, object]:
-    centres = sites(host.wm, host.lesions, len(lesions), seed)
+def into(model: Model, host: Host, z: np.ndarray, lesions: Sequence[Lesion], name: str) -> dict[str, object]:
+    """Paste `lesions` at the host's sites into `z` (the host's image, possibly altered) and score them."""
+    centres = host.centres[: len(lesions)]
     zz, cores, contrasts = paste(z, lesions[: len(centres)], centres)
-    return row(name, model(zz), cores, contrasts)
+    return row(name, model(zz, host.spacing), cores, contrasts)
 
 
 def _real_cubes(real: Host, donors: Sequence[np.ndarray], n: int, r: int, h: Host) -> np.ndarray:
-    return transplant(h.z, sites(h.wm, h.lesions, n, seed=0), real.z, donors, r)
+    return transplant(h.z, h.centres[:n], real.z, donors, r)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -247,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--experiments",
         nargs="+",
         default=["cross"],
-        choices=["cross", "strip", "cortex", "real-cortex", "histogram", "patches", "sim-patches"],
+        choices=["cross", "strip", "cortex", "real-cortex", "windows", "histogram", "patches", "sim-patches"],
     )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write the rows here")
@@ -291,27 +306,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "sim-patches" in args.experiments:
         donor = chosen[0]
         donors = sites(donor.wm, donor.lesions, 60, seed=1, gap=8)
-        targets = sites(real.wm, real.lesions, len(sim_lesions), seed=0)
+        targets = real.centres[: len(sim_lesions)]
         for cube in args.cube:
             z = transplant(real.z, targets, donor.z, donors, cube // 2)
             name = f"simulated lesions -> real brain, {donor.name} white-matter cubes of {cube | 1}"
             rows.append(into(model, real, z, sim_lesions, name))
-    in_place: dict[str, np.ndarray] = {}
+    in_place: dict[str, tuple[np.ndarray, Model]] = {}
     if "real-cortex" in args.experiments:
         for shift in (0.0, 0.3, 0.55):
             gm = nd.gaussian_filter(real.gm.astype(np.float32), 0.7)
-            in_place[f"real lesions in place, cortex -{shift} SD"] = real.z - shift * gm
+            in_place[f"real lesions in place, cortex -{shift} SD"] = (real.z - shift * gm, model)
+    if "windows" in args.experiments:
+        for window in (32, 64, 128):
+            in_place[f"real lesions in place, windows of {window}"] = (real.z, Model(args.model, window))
     if "histogram" in args.experiments:
         for h in chosen:
             z = real.z.copy()
             z[real.brain] = match_histograms(real.z[real.brain], h.z[h.brain])
-            in_place[f"real lesions in place, brain histogram matched to {h.name}"] = z
+            in_place[f"real lesions in place, brain histogram matched to {h.name}"] = (z, model)
     if in_place:
-        lab, _ = nd.label(real.lesions, FULL)
+        lab, _ = label_lesions(real.lesions, connectivity=26)
         sizes = np.bincount(lab.ravel())
         ids = [i for i in range(1, len(sizes)) if 10 <= sizes[i] < 100]
-        for name, z in in_place.items():
-            pmax = np.asarray(nd.maximum(model(z), lab, ids))
+        for name, (z, net) in in_place.items():
+            pmax = np.asarray(nd.maximum(net(z, real.spacing), lab, ids))
             rows.append(
                 {
                     "host": name,
