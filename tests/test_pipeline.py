@@ -210,3 +210,24 @@ def test_confidence_floor_is_taken_on_the_model_grid(
     native_max = np.asarray(nib.load(str(result.output / "wmh_probability.nii.gz")).dataobj).max()
     assert 0.5 < native_max < 0.9
     assert labels.max() == (1 if kept else 0)
+
+
+def test_a_model_missing_a_sequence_it_was_trained_with_is_skipped_with_the_reason(
+    phantom: Path, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    cfg = ModelConfig(
+        arch="unet",
+        inputs=("t2", "flair", "t1"),
+        outputs=("lacune",),
+        channels=(4, 8),
+        res_units=0,
+        patch_size=(32, 32, 32),
+    )
+    card = ModelCard.for_config("lacune-t2", cfg, required=(("t2",),))  # trained with T2 always present
+    needs_t2 = save_model(tmp_path / "lacune-t2.pt", build_network(cfg), cfg, card)
+    result = segment(
+        phantom, tmp_path / "out", models={"wmh": tiny_models["wmh"], "lacune": needs_t2}, **FAST
+    )
+    assert "wmh" in result.summary["tasks_run"] and "lacune" not in result.summary["tasks_run"]
+    assert result.summary["tasks_skipped"]["lacune"] == "model " + str(needs_t2) + " needs t2; have flair, t1"
+    assert not (result.output / "lacune_labels.nii.gz").exists()

@@ -199,8 +199,8 @@ def segment(
                 log.exception("task %s failed", task)
                 failed[task] = f"{type(exc).__name__}: {exc}"
                 continue
-            if result is None:
-                skipped[task] = "no trained model for this task is installed yet"
+            if isinstance(result, str):
+                skipped[task] = result
                 continue
             labels[task], probs[task], models_used[task] = result
 
@@ -288,18 +288,28 @@ class _Models:
         self._loaded: dict[str, Any] = {}
         self._predicted: dict[str, np.ndarray] = {}
 
-    def probability(self, name: str, task: str) -> tuple[np.ndarray, Any]:
-        """Probability of `task` on the model grid from model `name`, and the loaded model."""
-        from neurolesion.infer.predict import predict_volume, stack_inputs
+    def _model(self, name: str) -> Any:
         from neurolesion.models.card import load_model
 
         if name not in self._loaded:
             self._loaded[name] = load_model(name)
-        model = self._loaded[name]
+        return self._loaded[name]
+
+    def card(self, name: str) -> Any:
+        """The card of model `name` (loading it once)."""
+        return self._model(name).card
+
+    def probability(self, name: str, task: str) -> tuple[np.ndarray, Any]:
+        """Probability of `task` on the model grid from model `name`, and the loaded model."""
+        from neurolesion.infer.predict import predict_volume, stack_inputs
+
+        model = self._model(name)
         card = model.card
         if name not in self._predicted:
             prep = self.prepared
-            image, present = stack_inputs(prep.images, card.inputs, f"model {card.name} for {task}")
+            image, present = stack_inputs(
+                prep.images, card.inputs, f"model {card.name} for {task}", card.required
+            )
             self._predicted[name] = predict_volume(
                 model, image, prep.grid.spacing, present=present, tta=self.tta, device=self.device
             )
@@ -312,13 +322,18 @@ def _run_task(
     brain_native: np.ndarray,
     spacing: tuple[float, float, float],
     models: Mapping[str, str | os.PathLike[str]] | None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
-    """Predict one task, map it to the reference's native grid and post-process it there."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | str:
+    """Predict one task, map it to the reference's native grid and post-process it there; or say why
+    the task cannot run (no model, or a sequence its model was always trained with is missing)."""
     from neurolesion.infer.postprocess import postprocess_mapped
 
     name = _model_for_task(task, models)
     if name is None:
-        return None
+        return "no trained model for this task is installed yet"
+    unmet = runner.card(name).unmet_inputs(runner.prepared.images)
+    if unmet:
+        needs = " and ".join("/".join(g) for g in unmet)
+        return f"model {name} needs {needs}; have {', '.join(runner.prepared.images)}"
     prob_model, model = runner.probability(name, task)
     prep = runner.prepared
     prob = prep.to_native(prob_model, order="linear").astype(np.float32)

@@ -95,5 +95,13 @@ def test_stack_inputs_keeps_card_order_and_blanks_missing() -> None:
 
 
 def test_stack_inputs_names_what_is_missing() -> None:
-    with pytest.raises(InputError, match=r"case1: needs one of t2star, swi; got t1"):
+    with pytest.raises(InputError, match=r"case1: needs t2star or swi; got t1"):
         stack_inputs({"t1": np.zeros((2, 2, 2))}, ["t2star", "swi"], "case1")
+    # a sequence the network was always trained with must be there even when others are
+    with pytest.raises(InputError, match=r"case1: needs t2; got t2star, t1"):
+        stack_inputs(
+            {"t2star": np.zeros((2, 2, 2)), "t1": np.zeros((2, 2, 2))},
+            ["t2", "t2star", "t1"],
+            "case1",
+            [("t2",)],
+        )

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from neurolesion.errors import InputError
-from neurolesion.models.card import ModelCard, export_model, load_model, save_model, shipped_models
+from neurolesion.models.card import (
+    ModelCard,
+    export_model,
+    load_model,
+    required_inputs,
+    save_model,
+    shipped_models,
+)
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
 
@@ -84,3 +91,33 @@ def test_card_operating_point_raises_the_registry_minimum_and_is_released(tmp_pa
     assert released.postprocess_settings("cmb") == {"min_size_mm3": 4.0, "min_confidence": 0.8}
     tuned = export_model(tmp_path / "run.pt", tmp_path / "big.pt", postprocess={"cmb": {"min_size_mm3": 1e6}})
     assert load_model(tuned).card.postprocess_settings("cmb")["min_size_mm3"] == 1e6
+
+
+def test_required_inputs_follow_the_training_channel_dropout() -> None:
+    inputs = ("t2", "t2star", "t1")
+    assert required_inputs(inputs, 0.0, 0, 0) == (("t2",), ("t2star",), ("t1",))  # never dropped: all
+    assert required_inputs(inputs, 0.3, 1, 0) == (("t2",),)
+    assert required_inputs(inputs, 0.3, 0, 2) == (("t2", "t2star"),)
+    assert required_inputs(inputs, 0.3, 0, 0) == (inputs,)
+
+
+def test_unmet_inputs_name_the_missing_group() -> None:
+    cfg = ModelConfig(inputs=("t2", "t2star", "t1"), outputs=("ccm",))
+    card = ModelCard.for_config("ccm", cfg, required=(("t2",),))
+    assert card.unmet_inputs({"t2star", "t1"}) == [("t2",)]
+    assert card.unmet_inputs({"t2"}) == []
+    legacy = ModelCard.for_config("ccm", cfg)  # cards without requirements: any one input will do
+    assert legacy.unmet_inputs({"t1"}) == [] and legacy.unmet_inputs({"flair"}) == [("t2", "t2star", "t1")]
+
+
+def test_export_reads_the_requirements_from_the_training_configuration(tmp_path: Path) -> None:
+    cfg = ModelConfig(
+        arch="unet", inputs=("t1c", "flair"), outputs=("tumor",), channels=(4, 8), patch_size=(8, 8, 8)
+    )
+    save_model(tmp_path / "best.pt", build_network(cfg), cfg, ModelCard.for_config("tumor-run", cfg))
+    ck = torch.load(tmp_path / "best.pt", weights_only=True)
+    ck["train_config"] = {"augment": {"channel_dropout": 0.3, "channel_dropout_keep": 1}}
+    torch.save(ck, tmp_path / "best.pt")
+    out = export_model(tmp_path / "best.pt", tmp_path / "tumor.pt")
+    assert load_model(out).card.required == (("t1c",),)
+    assert json.loads(out.with_suffix(".json").read_text())["required"] == [["t1c"]]

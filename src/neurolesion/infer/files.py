@@ -61,8 +61,12 @@ def predict_files(
     card = model.card
     case = load_case(input)
     present = [s in case.images for s in card.inputs]
-    if not any(present):
-        raise InputError(f"{input}: none of the sequences model {card.name} needs ({', '.join(card.inputs)})")
+    unmet = card.unmet_inputs(case.images)
+    if unmet:
+        needs = " and ".join(" or ".join(g) for g in unmet)
+        raise InputError(
+            f"{input}: model {card.name} needs {needs}; found {', '.join(case.images) or 'none'}"
+        )
     ref = case.images[next(s for s, p in zip(card.inputs, present, strict=True) if p)]
     for s in card.inputs:
         vol = case.images.get(s)
@@ -77,7 +81,7 @@ def predict_files(
         raise InputError(f"{mask_path}: mask shape {brain.shape} differs from the image grid {ref.shape}")
     normalise = normaliser(card.normalisation, model.source)  # the one the model was trained with
     normalised = {s: normalise(case.images[s], brain).data for s in card.inputs if s in case.images}
-    image, present = stack_inputs(normalised, card.inputs, str(input))
+    image, present = stack_inputs(normalised, card.inputs, str(input), card.required)
     # Predict on the model grid and keep that map: the card's confidence floor is applied there, as
     # `neurolesion segment` does (interpolation onto thick slices lowers every lesion's maximum).
     model_spacing = model.config.spacing

@@ -67,7 +67,10 @@ def resize_to_shape(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
 
 def stack_inputs(
-    images: Mapping[str, np.ndarray], inputs: Sequence[str], what: str
+    images: Mapping[str, np.ndarray],
+    inputs: Sequence[str],
+    what: str,
+    required: Sequence[Sequence[str]] = (),
 ) -> tuple[np.ndarray, list[bool]]:
     """Stack a model's input channels in the order of its card, zeros where a sequence is missing.
 
@@ -75,12 +78,14 @@ def stack_inputs(
         images: normalised (X, Y, Z) arrays on one grid, by sequence name.
         inputs: the model's input sequences (``card.inputs``).
         what: what is being segmented (file or model name), for the error message.
+        required: groups of sequences of which one each must be present (``card.required``: the network
+            never saw them all missing in training).
 
     Returns:
         ((C, X, Y, Z) float32 image, the ``present`` flags `predict_volume` takes).
 
     Raises:
-        InputError: none of ``inputs`` is among ``images``.
+        InputError: none of ``inputs`` is among ``images``, or a `required` group has no sequence present.
 
     Example:
         >>> image, present = stack_inputs({"flair": np.ones((4, 4, 4))}, ["flair", "t1"], "case1")
@@ -88,8 +93,10 @@ def stack_inputs(
         ((2, 4, 4, 4), [True, False])
     """
     present = [seq in images for seq in inputs]
-    if not any(present):
-        raise InputError(f"{what}: needs one of {', '.join(inputs)}; got {', '.join(images) or 'nothing'}")
+    unmet = [g for g in (required or (tuple(inputs),)) if not set(images).intersection(g)]
+    if unmet:
+        needs = " and ".join(" or ".join(g) for g in unmet)
+        raise InputError(f"{what}: needs {needs}; got {', '.join(images) or 'nothing'}")
     shape = next(np.shape(images[seq]) for seq, p in zip(inputs, present, strict=True) if p)
     blank = np.zeros(shape, np.float32)
     image = np.stack([np.asarray(images[seq], np.float32) if seq in images else blank for seq in inputs])

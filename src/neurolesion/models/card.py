@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -73,6 +73,9 @@ class ModelCard:
             ``min_confidence``); `segment` and `predict_files` apply it on top of the registry's minimum size.
         tta: whether the operating point was chosen with mirror test-time augmentation, so that inference
             uses it unless the caller says otherwise.
+        required: groups of input sequences the network was always trained with (one of each group was
+            never dropped, see `required_inputs`); the model is run only when every group has a sequence
+            present. Empty: any one input will do.
     """
 
     name: str
@@ -90,6 +93,20 @@ class ModelCard:
     limitations: tuple[str, ...] = ()
     postprocess: dict[str, dict[str, float]] = field(default_factory=dict)
     tta: bool = False
+    required: tuple[tuple[str, ...], ...] = ()
+
+    def unmet_inputs(self, present: Iterable[str]) -> list[tuple[str, ...]]:
+        """The groups of `required` (or, with none, all the inputs as one group) with no sequence present.
+
+        Example:
+            >>> from neurolesion.models.config import ModelConfig
+            >>> card = ModelCard.for_config("m", ModelConfig(inputs=("t2", "t1")), required=(("t2",),))
+            >>> card.unmet_inputs({"t1"}), card.unmet_inputs({"t2"})
+            ([('t2',)], [])
+        """
+        have = set(present)
+        groups = self.required or (tuple(self.inputs),)
+        return [g for g in groups if not have.intersection(g)]
 
     def postprocess_settings(self, task: str) -> dict[str, float]:
         """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the larger of the
@@ -115,8 +132,9 @@ class ModelCard:
         cfg: ModelConfig,
         training_data: Mapping[str, Any] | None = None,
         validation: Mapping[str, Any] | None = None,
+        required: tuple[tuple[str, ...], ...] = (),
     ) -> ModelCard:
-        """A card filled from a model configuration."""
+        """A card filled from a model configuration (`required`: see `required_inputs`)."""
         return cls(
             name=name,
             tasks=cfg.outputs,
@@ -129,11 +147,58 @@ class ModelCard:
             training_data=dict(training_data or {}),
             validation=dict(validation or {}),
             versions=versions(),
+            required=required,
         )
 
     def to_json(self) -> str:
         """The card as indented JSON."""
         return json.dumps(to_mapping(self), indent=2)
+
+
+def required_inputs(
+    inputs: tuple[str, ...], channel_dropout: float, keep_first: int, one_of_first: int
+) -> tuple[tuple[str, ...], ...]:
+    """The input groups a network always saw during training, from its channel-dropout settings.
+
+    Without channel dropout every input was always there; ``keep_first`` channels were never dropped;
+    ``one_of_first`` means one of the first N always stayed; otherwise any one input could be alone.
+
+    Args:
+        inputs: the model's input sequences, in channel order.
+        channel_dropout: probability of dropping each channel in training.
+        keep_first: the first N channels were never dropped.
+        one_of_first: one of the first N channels always stayed.
+
+    Returns:
+        Groups of sequences; each needs one member present at inference.
+
+    Example:
+        >>> required_inputs(("swi", "t2star", "t1"), 0.3, 0, 2)
+        (('swi', 't2star'),)
+        >>> required_inputs(("flair", "t1"), 0.3, 1, 0)
+        (('flair',),)
+    """
+    if channel_dropout <= 0.0:
+        return tuple((s,) for s in inputs)
+    if keep_first > 0:
+        return tuple((s,) for s in inputs[:keep_first])
+    if one_of_first > 0:
+        return (tuple(inputs[:one_of_first]),)
+    return (tuple(inputs),)
+
+
+def _training_requirements(path: str | Path, inputs: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """`required_inputs` from the training configuration stored in a checkpoint; () when it has none."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    augment = payload.get("train_config", {}).get("augment") if isinstance(payload, dict) else None
+    if not isinstance(augment, Mapping):
+        return ()
+    return required_inputs(
+        inputs,
+        float(augment.get("channel_dropout", 0.0)),
+        int(augment.get("channel_dropout_keep", 0)),
+        int(augment.get("channel_dropout_one_of", 0)),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,6 +274,9 @@ def export_model(
         postprocess: per-task post-processing chosen on validation cases (default: keep the checkpoint's).
         tta: whether inference uses mirror test-time augmentation by default (default: keep the checkpoint's).
 
+    The card's `required` inputs are taken from the checkpoint's training configuration when the card has
+    none (checkpoints written before cards held them).
+
     Returns:
         The written ``.pt`` path.
 
@@ -231,6 +299,7 @@ def export_model(
         if postprocess is None
         else {t: {k: float(v) for k, v in kw.items()} for t, kw in postprocess.items()},
         tta=model.card.tta if tta is None else tta,
+        required=model.card.required or _training_requirements(model.source, model.card.inputs),
     )
     return save_model(target, model.net, model.config, card)
 

@@ -36,7 +36,13 @@ from neurolesion.infer.predict import predict_volume
 from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.lesionwise import match_lesions
 from neurolesion.metrics.overlap import dice
-from neurolesion.models.card import LoadedModel, ModelCard, checkpoint_payload, load_model
+from neurolesion.models.card import (
+    LoadedModel,
+    ModelCard,
+    checkpoint_payload,
+    load_model,
+    required_inputs,
+)
 from neurolesion.models.config import to_mapping
 from neurolesion.models.networks import build_network
 from neurolesion.train.augment import Augmenter
@@ -357,6 +363,10 @@ def train(
     if resume:
         start, history, best = _restore(last_path, cfg, net, opt, sched, scaler)
     losses: list[float] = []
+    aug = cfg.augment
+    required = required_inputs(
+        cfg.model.inputs, aug.channel_dropout, aug.channel_dropout_keep, aug.channel_dropout_one_of
+    )
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
         net.train()
@@ -394,7 +404,7 @@ def train(
                 scores["mean_f1"],
             )
             validation = {"step": step + 1, **scores}
-            card = ModelCard.for_config(cfg.name, cfg.model, data_info, validation)
+            card = ModelCard.for_config(cfg.name, cfg.model, data_info, validation, required)
             payload = {
                 **checkpoint_payload(net, cfg.model, card),
                 "train_config": to_mapping(cfg),
