@@ -35,6 +35,7 @@ from monai.transforms import (
 
 from neurolesion.train.config import AugmentConfig
 from neurolesion.train.data import Patch
+from neurolesion.train.tissues import shift_tissues
 
 
 def build_transforms(cfg: AugmentConfig) -> Compose:
@@ -126,6 +127,9 @@ class Augmenter:
         """Augment one patch (a new dict); missing and dropped channels are zeroed."""
         rng = np.random.default_rng(seed)
         image, label = patch["image"], patch["label"]
+        cfg = self.cfg
+        if cfg.enabled and cfg.p_tissue > 0 and "tissue" in patch and rng.random() < cfg.p_tissue:
+            image = shift_tissues(image, patch["tissue"], patch["tissue_moments"], rng, cfg.tissue_shift)
         if self.cfg.enabled:
             self.transforms.set_random_state(seed=seed % (2**32))
             out = self.transforms(

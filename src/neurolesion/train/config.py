@@ -121,6 +121,11 @@ class AugmentConfig:
             train as they did): a lesion's contrast in brain-SD units varies between real scans with the
             lesion load and the grey/white contrast that set the brain's spread.
         contrast_range: (min, max) of that factor.
+        p_tissue: probability of giving each coarse tissue class of a simulated case (cortex, white
+            matter, deep grey matter, CSF, cerebellum) its own intensity offset per channel, lesions moving
+            with the tissue around them, then re-standardising with the whole brain's new statistics
+            (`neurolesion.train.tissues`; needs the cases' ``anatomy.nii.gz``; 0 by default).
+        tissue_shift: standard deviation of those offsets, in brain SDs.
     """
 
     enabled: bool = True
@@ -139,6 +144,8 @@ class AugmentConfig:
     channel_dropout_one_of: int = 0
     p_contrast: float = 0.0
     contrast_range: tuple[float, float] = (0.65, 1.25)
+    p_tissue: float = 0.0
+    tissue_shift: float = 0.4
 
     def __post_init__(self) -> None:
         probs = {k: v for k, v in self.__dict__.items() if k.startswith("p_") or k == "channel_dropout"}
@@ -152,6 +159,8 @@ class AugmentConfig:
             raise ValueError(f"scale {self.scale} must be (min, max) with 0 < min <= max")
         if len(self.contrast_range) != 2 or not 0 < self.contrast_range[0] <= self.contrast_range[1]:
             raise ValueError(f"contrast_range {self.contrast_range} must be (min, max) with 0 < min <= max")
+        if not 0.0 <= self.tissue_shift <= 3.0:
+            raise ValueError(f"tissue_shift {self.tissue_shift} must be in [0, 3] brain SDs")
 
 
 @dataclass(frozen=True)

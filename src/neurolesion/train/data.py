@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from neurolesion.errors import InputError
 from neurolesion.infer.predict import resize_to_spacing
 from neurolesion.io.nifti import load_nifti
 from neurolesion.preprocess.normalize import normaliser
+from neurolesion.train import tissues
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class CaseArrays:
         lesion_count: number of lesions (all tasks).
         lesion_volume_ml: total lesion volume (all tasks).
         negatives: flat indices of the hard-negative voxels (`load_case_folder` ``negative_codes``).
+        tissue: (X, Y, Z) coarse tissue classes (`neurolesion.train.tissues`) when loaded with ``tissue``.
+        tissue_moments: (C, N_CLASSES, 3) per-class brain moments of ``image`` that go with ``tissue``.
     """
 
     name: str
@@ -62,6 +66,8 @@ class CaseArrays:
     lesion_count: int = 0
     lesion_volume_ml: float = 0.0
     negatives: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    tissue: np.ndarray | None = field(default=None, repr=False)
+    tissue_moments: np.ndarray | None = field(default=None, repr=False)
     _foreground: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def foreground(self, task: int) -> np.ndarray:
@@ -137,6 +143,7 @@ def load_case_folder(
     spacing: Sequence[float] | None = None,
     negative_codes: Sequence[int] = (),
     negative_inside_codes: Sequence[int] = (),
+    tissue: bool = False,
 ) -> CaseArrays:
     """Read a case folder (``<seq>.nii.gz``, ``brain_mask.nii.gz``, ``<task>_labels.nii.gz``).
 
@@ -155,13 +162,15 @@ def load_case_folder(
         negative_codes: anatomy codes (`neurolesion.anatomy.labels.Tissue`) whose 2-voxel border inside the
             brain holds the hard negatives, read from ``anatomy.nii.gz`` (none when the folder has none).
         negative_inside_codes: anatomy codes whose whole region inside the brain holds hard negatives too.
+        tissue: also read the coarse tissue classes from ``anatomy.nii.gz`` and their intensity moments,
+            for the tissue-contrast augmentation (`AugmentConfig.p_tissue`).
 
     Returns:
         The case.
 
     Raises:
-        InputError: no brain mask, none of the inputs present, images on different grids, or an unknown
-            normalisation.
+        InputError: no brain mask, none of the inputs present, images on different grids, an unknown
+            normalisation, or ``tissue`` without an ``anatomy.nii.gz`` on the case's grid.
     """
     normalise = normaliser(normalisation, str(folder))
     d = Path(folder)
@@ -197,13 +206,17 @@ def load_case_folder(
         labels.append(ids > 0)
     image, label = np.stack(channels).astype(np.float32), np.stack(labels).astype(np.uint8)
     border = _hard_negatives(d / "anatomy.nii.gz", negative_codes, negative_inside_codes, brain)
+    classes = _tissue(d / "anatomy.nii.gz", brain.shape) if tissue else None
     grid_spacing = mask_vol.spacing
     if spacing is not None and not np.allclose(spacing, grid_spacing, atol=1e-3):
         image = resize_to_spacing(image, grid_spacing, spacing)
         stacked = np.concatenate([brain[None], border[None], label])
         masks = resize_to_spacing(stacked, grid_spacing, spacing) >= 0.5
         brain, border, label = masks[0], masks[1], masks[2:].astype(np.uint8)
+        if classes is not None:
+            classes = _nearest_resize(classes, brain.shape)
         grid_spacing = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+    moments = None if classes is None else tissues.class_moments(image, classes, brain)
     voxel_ml = float(np.prod(grid_spacing)) / 1000.0
     return CaseArrays(
         name=d.name,
@@ -215,7 +228,28 @@ def load_case_folder(
         lesion_count=count,
         lesion_volume_ml=float(label.sum()) * voxel_ml,
         negatives=np.flatnonzero(border),
+        tissue=classes,
+        tissue_moments=moments,
     )
+
+
+def _tissue(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Coarse tissue classes of a case folder's anatomy map."""
+    if not path.is_file():
+        raise InputError(
+            f"{path}: missing; the tissue-contrast augmentation needs the simulator's anatomy map"
+        )
+    anatomy = load_nifti(path, label=True).data
+    if anatomy.shape != shape:
+        raise InputError(f"{path}: shape {anatomy.shape} differs from the brain mask {shape}")
+    return tissues.tissue_classes(anatomy)
+
+
+def _nearest_resize(labels: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """A label map resampled to `shape` (same extent) by nearest neighbour, on `resize_to_shape`'s grid."""
+    t = torch.as_tensor(labels[None, None].astype(np.float32))
+    out = torch.nn.functional.interpolate(t, size=tuple(int(n) for n in shape), mode="nearest-exact")
+    return out[0, 0].numpy().astype(np.uint8)
 
 
 def _hard_negatives(
@@ -311,11 +345,17 @@ def sample_patch(
     pad = [(0, 0)] + [(int(a - s), int(s + n - b)) for a, b, s, n in zip(lo, hi, start, size, strict=True)]
     image = case.image[(channels, *sl)]
     label = case.label[(slice(None), *sl)]
-    if any(p != (0, 0) for p in pad):
+    padded = any(p != (0, 0) for p in pad)
+    if padded:
         image = np.stack([np.pad(c, pad[1:], constant_values=float(c.min(initial=0.0))) for c in image])
         label = np.pad(label, pad)
-    return {
+    patch: Patch = {
         "image": image.astype(np.float32),
         "label": label.astype(np.uint8),
         "present": case.present[channels].copy(),
     }
+    if case.tissue is not None and case.tissue_moments is not None:
+        classes = case.tissue[sl]
+        patch["tissue"] = np.pad(classes, pad[1:]) if padded else classes
+        patch["tissue_moments"] = case.tissue_moments[channels]
+    return patch

@@ -275,6 +275,8 @@ def _cases(
     if s.negative_prob > 0:  # hard negatives are drawn from training cases only
         load_options["negative_codes"] = s.negative_codes
         load_options["negative_inside_codes"] = s.negative_inside_codes
+    if cfg.augment.enabled and cfg.augment.p_tissue > 0:  # training cases only, like hard negatives
+        load_options["tissue"] = True
     info = {
         "source": s.source,
         "folder": s.folder,
