@@ -231,3 +231,25 @@ def test_a_model_missing_a_sequence_it_was_trained_with_is_skipped_with_the_reas
     assert "wmh" in result.summary["tasks_run"] and "lacune" not in result.summary["tasks_run"]
     assert result.summary["tasks_skipped"]["lacune"] == "model " + str(needs_t2) + " needs t2; have flair, t1"
     assert not (result.output / "lacune_labels.nii.gz").exists()
+
+
+def test_models_run_over_the_brain_box_and_probabilities_stay_on_the_whole_grid(
+    phantom: Path, tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import neurolesion.infer.predict as predict
+
+    shapes: list[tuple[int, ...]] = []
+    real = predict.predict_volume
+
+    def recording(model, image, *args, **kwargs):  # type: ignore[no-untyped-def]
+        shapes.append(image.shape[1:])
+        return real(model, image, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "predict_volume", recording)
+    for margin in (1000.0, 2.0):  # the whole model grid, then the brain's box
+        monkeypatch.setattr("neurolesion.pipeline.BOX_MARGIN_MM", margin)
+        out = tmp_path / f"out{margin:g}"
+        result = segment(phantom, out, models={"wmh": tiny_models["wmh"]}, tasks=["wmh"], **FAST)
+        assert nib.load(str(result.output / "wmh_probability.nii.gz")).shape == (48, 56, 20)
+    whole, box = shapes
+    assert all(b <= w for b, w in zip(box, whole, strict=True)) and np.prod(box) < 0.8 * np.prod(whole)

@@ -276,6 +276,11 @@ def _model_for_task(task: str, models: Mapping[str, str | os.PathLike[str]] | No
     return next((card.name for card in shipped_models() if task in card.tasks), None)
 
 
+#: Models run over the brain mask's bounding box widened by this much (mm), not the whole field of view:
+#: room for extra-axial tumours (meningiomas, schwannomas) and a mask that cut into the cortex.
+BOX_MARGIN_MM = 16.0
+
+
 class _Models:
     """Loads each model once and runs it once per case, whatever number of tasks it predicts.
 
@@ -301,7 +306,7 @@ class _Models:
 
     def probability(self, name: str, task: str) -> tuple[np.ndarray, Any]:
         """Probability of `task` on the model grid from model `name`, and the loaded model."""
-        from neurolesion.infer.predict import predict_volume, stack_inputs
+        from neurolesion.infer.predict import mask_box, predict_volume, stack_inputs
 
         model = self._model(name)
         card = model.card
@@ -310,9 +315,13 @@ class _Models:
             image, present = stack_inputs(
                 prep.images, card.inputs, f"model {card.name} for {task}", card.required
             )
-            self._predicted[name] = predict_volume(
-                model, image, prep.grid.spacing, present=present, tta=self.tta, device=self.device
+            box = (slice(None), *mask_box(prep.brain_mask, prep.grid.spacing, BOX_MARGIN_MM))
+            inside = predict_volume(
+                model, image[box], prep.grid.spacing, present=present, tta=self.tta, device=self.device
             )
+            prob = np.zeros((inside.shape[0], *image.shape[1:]), np.float32)
+            prob[box] = inside
+            self._predicted[name] = prob
         return self._predicted[name][list(card.tasks).index(task)], model
 
 

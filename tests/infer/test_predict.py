@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from neurolesion.errors import InputError
-from neurolesion.infer.predict import Predictor, predict_volume, stack_inputs
+from neurolesion.infer.predict import Predictor, mask_box, predict_volume, stack_inputs
 from neurolesion.models.card import LoadedModel, ModelCard, save_model
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
@@ -105,3 +105,15 @@ def test_stack_inputs_names_what_is_missing() -> None:
             "case1",
             [("t2",)],
         )
+
+
+def test_mask_box_widens_clips_and_falls_back_to_the_whole_array() -> None:
+    m = np.zeros((30, 20, 10), bool)
+    m[2:5, 8:12, 4:6] = True
+    assert mask_box(m, (1.0, 1.0, 1.0), 3.0) == (slice(0, 8), slice(5, 15), slice(1, 9))
+    assert mask_box(m, (1.0, 1.0, 0.5), 3.0)[2] == slice(0, 10)  # 6 voxels at 0.5 mm, clipped
+    assert mask_box(np.zeros((4, 5, 6), bool), (1.0, 1.0, 1.0), 3.0) == (
+        slice(0, 4),
+        slice(0, 5),
+        slice(0, 6),
+    )
