@@ -83,6 +83,9 @@ def main() -> None:
     )
     ap.add_argument("--limitation", action="append", default=[], help="a known weakness, for the card")
     ap.add_argument(
+        "--below-target", help="one line: what falls short of the accuracy target (segment warns with it)"
+    )
+    ap.add_argument(
         "--min-size-mm3", type=float, help="operating point for the task (chosen on validation cases)"
     )
     ap.add_argument(
@@ -171,6 +174,7 @@ def main() -> None:
             limitations=tuple(args.limitation),
             postprocess=model.card.postprocess,
             tta=model.card.tta,
+            below_target=args.below_target,
         )
         print(f"released {out} ({out.stat().st_size / 1e6:.1f} MB) with its card {out.with_suffix('.json')}")
 

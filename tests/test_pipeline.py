@@ -13,7 +13,7 @@ import pytest
 from neurolesion import InputError
 from neurolesion.analysis import LESION_COLUMNS
 from neurolesion.metrics import dice
-from neurolesion.models.card import ModelCard, save_model
+from neurolesion.models.card import ModelCard, export_model, save_model
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
 from neurolesion.pipeline import segment
@@ -51,7 +51,7 @@ def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     out = {}
-    for task, inputs in (("wmh", ("flair", "t1")), ("lacune", ("flair", "t1"))):
+    for task, inputs in (("wmh", ("flair", "t1")), ("lacune", ("flair", "t1")), ("epvs", ("t1", "flair"))):
         cfg = ModelConfig(
             arch="unet", inputs=inputs, outputs=(task,), channels=(4, 8), res_units=0, patch_size=(32, 32, 32)
         )
@@ -86,8 +86,8 @@ def test_outputs_follow_the_contract_on_the_input_grid(
     assert sum(r["task"] == "wmh" for r in rows) == len(np.unique(labels[labels > 0]))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["input"]["reference"] == "flair"
-    assert summary["tasks_run"] == ["brain", "wmh", "lacune"]
-    assert "epvs" in summary["tasks_skipped"] and "cmb" in summary["tasks_skipped"]
+    assert summary["tasks_run"] == ["brain", "wmh", "lacune", "epvs"]
+    assert "cmb" in summary["tasks_skipped"] and "tumor" in summary["tasks_skipped"]
     assert {"load", "preprocess", "model:wmh", "model:lacune", "analysis", "write"} <= set(
         summary["timings_s"]
     )
@@ -143,7 +143,9 @@ def test_a_model_serving_several_tasks_runs_once(
         return real(model, image, *args, **kwargs)
 
     monkeypatch.setattr(predict, "predict_volume", counting)
-    result = segment(phantom, tmp_path / "out", models={"wmh": both, "lacune": both}, **FAST)
+    result = segment(
+        phantom, tmp_path / "out", models={"wmh": both, "lacune": both}, tasks=["wmh", "lacune"], **FAST
+    )
     assert calls == [("wmh", "lacune")]
     assert {"wmh", "lacune"} <= set(result.summary["tasks_run"])
     assert (result.output / "lacune_probability.nii.gz").is_file()
@@ -253,3 +255,14 @@ def test_models_run_over_the_brain_box_and_probabilities_stay_on_the_whole_grid(
         assert nib.load(str(result.output / "wmh_probability.nii.gz")).shape == (48, 56, 20)
     whole, box = shapes
     assert all(b <= w for b, w in zip(box, whole, strict=True)) and np.prod(box) < 0.8 * np.prod(whole)
+
+
+def test_a_model_below_its_target_says_so_in_the_warnings(
+    phantom: Path, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    draft = export_model(tiny_models["wmh"], tmp_path / "draft.pt", below_target="Dice 0.5 vs 0.85")
+    result = segment(phantom, tmp_path / "out", models={"wmh": draft}, tasks=["wmh"], **FAST)
+    assert "wmh: model wmh is below its accuracy target: Dice 0.5 vs 0.85" in result.summary["warnings"]
+    assert result.summary["models"]["wmh"]["below_target"] == "Dice 0.5 vs 0.85"
+    plain = segment(phantom, tmp_path / "out2", models={"wmh": tiny_models["wmh"]}, tasks=["wmh"], **FAST)
+    assert not any("below its accuracy target" in w for w in plain.summary["warnings"])

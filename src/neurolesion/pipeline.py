@@ -203,6 +203,9 @@ def segment(
                 skipped[task] = result
                 continue
             labels[task], probs[task], models_used[task] = result
+            if models_used[task].get("below_target"):
+                name, note = models_used[task]["name"], models_used[task]["below_target"]
+                warnings.append(f"{task}: model {name} is below its accuracy target: {note}")
 
     with clock.stage("analysis", 0.85):
         anatomy = None
@@ -355,7 +358,10 @@ def _run_task(
         parenchyma_mask=brain_native,
         **model.card.postprocess_settings(task),
     )
-    return lab, prob, {"name": model.card.name, "arch": model.card.arch, "source": model.source}
+    used = {"name": model.card.name, "arch": model.card.arch, "source": model.source}
+    if model.card.below_target:
+        used["below_target"] = model.card.below_target
+    return lab, prob, used
 
 
 def _write_outputs(

@@ -76,6 +76,8 @@ class ModelCard:
         required: groups of input sequences the network was always trained with (one of each group was
             never dropped, see `required_inputs`); the model is run only when every group has a sequence
             present. Empty: any one input will do.
+        below_target: for a model shipped short of the project's accuracy target, what falls short, in
+            one line; `segment` repeats it among the case's warnings (summary.json, report). Empty: none.
     """
 
     name: str
@@ -94,6 +96,7 @@ class ModelCard:
     postprocess: dict[str, dict[str, float]] = field(default_factory=dict)
     tta: bool = False
     required: tuple[tuple[str, ...], ...] = ()
+    below_target: str = ""
 
     def unmet_inputs(self, present: Iterable[str]) -> list[tuple[str, ...]]:
         """The groups of `required` (or, with none, all the inputs as one group) with no sequence present.
@@ -261,6 +264,7 @@ def export_model(
     limitations: tuple[str, ...] = (),
     postprocess: Mapping[str, Mapping[str, float]] | None = None,
     tta: bool | None = None,
+    below_target: str | None = None,
 ) -> Path:
     """Release a trained checkpoint as a model file: weights, configuration and a completed card only
     (no optimiser state), e.g. into `WEIGHTS_DIR` to ship it as a default.
@@ -273,6 +277,7 @@ def export_model(
         limitations: known weaknesses.
         postprocess: per-task post-processing chosen on validation cases (default: keep the checkpoint's).
         tta: whether inference uses mirror test-time augmentation by default (default: keep the checkpoint's).
+        below_target: what falls short of the accuracy target, in one line (default: keep the checkpoint's).
 
     The card's `required` inputs are taken from the checkpoint's training configuration when the card has
     none (checkpoints written before cards held them).
@@ -299,6 +304,7 @@ def export_model(
         if postprocess is None
         else {t: {k: float(v) for k, v in kw.items()} for t, kw in postprocess.items()},
         tta=model.card.tta if tta is None else tta,
+        below_target=model.card.below_target if below_target is None else below_target,
         required=model.card.required or _training_requirements(model.source, model.card.inputs),
     )
     return save_model(target, model.net, model.config, card)
