@@ -35,7 +35,13 @@ THREAD_VARIABLES = (
 
 
 def run_segment(
-    case: Path, output: Path, tasks: list[str], models: list[str], threads: int | None, log: Path
+    case: Path,
+    output: Path,
+    tasks: list[str],
+    models: list[str],
+    threads: int | None,
+    log: Path,
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run ``neurolesion segment`` in a child process; its wall time, CPU time, peak memory and exit code."""
     command = [sys.executable, "-c", "from neurolesion.cli import main; main()", "segment", str(case)]
@@ -43,7 +49,7 @@ def run_segment(
         command += ["--task", task]
     for model in models:
         command += ["--model", model]
-    command += ["-o", str(output)]
+    command += [*(extra or []), "-o", str(output)]
     env = dict(os.environ)
     if threads is not None:
         env.update({name: str(threads) for name in THREAD_VARIABLES})
@@ -115,13 +121,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="CPU threads of the child (OMP/MKL/OpenBLAS/ITK variables)")
     ap.add_argument("-o", "--output", type=Path, help="segment output folder (default: a temporary one)")
     ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    ap.add_argument("--no-tta", action="store_true", help="pass --no-tta (every model without mirroring)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_segment_") as tmp:
         output = args.output or Path(tmp) / "out"
         log = Path(tmp) / "segment.log"
         load_start = [round(x, 2) for x in os.getloadavg()]
-        run = run_segment(args.case, output, args.task or ["all"], args.models, args.threads, log)
+        extra = ["--no-tta"] if args.no_tta else []
+        run = run_segment(args.case, output, args.task or ["all"], args.models, args.threads, log, extra)
         load_end = [round(x, 2) for x in os.getloadavg()]
         if run["returncode"] != 0:
             sys.exit(f"segment failed (exit {run['returncode']}):\n{log.read_text()[-3000:]}")
