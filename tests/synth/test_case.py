@@ -226,3 +226,19 @@ def test_truth_follows_the_asymmetric_head() -> None:
     flipped = csf[::-1]  # the working grid is symmetric about x = 0 mm
     assert (csf != flipped).sum() > 0.2 * csf.sum()  # the head is not mirror-symmetric
     assert t2[csf & ~flipped].mean() > 1.25 * t2[flipped & ~csf].mean()  # images move with the truth
+
+
+def test_mimic_tasks_choose_which_cases_get_mimics() -> None:
+    from neurolesion.anatomy.template import downsample, load_anatomy
+    from neurolesion.synth.deform import random_head
+
+    fakes = {**FAKES, "tumor": fake_generator(LesionTissue.TUMOR_ENHANCING, "tumor")}
+    anatomy = downsample(load_anatomy(), 2)
+    for mimic_tasks, expected in ((("cmb", "ccm"), False), (("cmb", "ccm", "tumor"), True)):
+        head = random_head(anatomy, np.random.default_rng(0), HeadConfig())
+        cfg = SynthConfig(mimics_p=1.0, mimic_tasks=mimic_tasks)
+        insert_lesions(head, ["tumor"], np.random.default_rng(1), cfg, fakes)
+        assert (head.labels == LesionTissue.CALCIFICATION).any() == expected
+    assert SynthConfig.from_dict({"mimic_tasks": ["tumor"]}).mimic_tasks == ("tumor",)
+    with pytest.raises(InputError, match="mimic_tasks"):
+        SynthConfig(mimic_tasks=("brain",))

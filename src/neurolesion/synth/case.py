@@ -75,7 +75,10 @@ class SynthConfig:
             drawn per case for every grey-matter code (scanner and sequence variation of GM/WM contrast).
         white_matter_damage: (low, high) factor between healthy white matter (0) and the WMH tissue (1)
             drawn per case for normal-appearing white matter (diffuse damage in MS and small vessel disease).
-        mimics_p: probability of inserting CMB mimics (calcification, flow voids) when cmb or ccm is simulated.
+        mimics_p: probability of inserting mimics (calcification, flow voids, enhancing sulcal veins) when a
+            task of `mimic_tasks` is simulated.
+        mimic_tasks: the tasks whose cases get mimics: the susceptibility tasks by default; add tumor so
+            that post-contrast T1 shows enhancing sulcal veins (with ``lesion_params.mimics.enhancing_fraction``).
         head: head randomisation ranges.
         acquisition: acquisition ranges.
         lesion_params: task -> keyword arguments for its generator's ``insert``.
@@ -98,6 +101,7 @@ class SynthConfig:
     grey_white_contrast: tuple[float, float] = (0.2, 1.0)
     white_matter_damage: tuple[float, float] = (0.0, 0.3)
     mimics_p: float = 0.7
+    mimic_tasks: tuple[str, ...] = ("cmb", "ccm")
     head: HeadConfig = field(default_factory=HeadConfig)
     acquisition: acqmod.AcquisitionConfig = field(default_factory=acqmod.AcquisitionConfig)
     lesion_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -138,6 +142,11 @@ class SynthConfig:
             raise InputError(
                 f"synth config: min_label_detectability {self.min_label_detectability}; expected 0-20"
             )
+        bad_mimic = [t for t in self.mimic_tasks if t not in LESION_TASKS]
+        if bad_mimic:
+            raise InputError(
+                f"synth config: mimic_tasks {bad_mimic}; expected lesion tasks from {list(LESION_TASKS)}"
+            )
         unknown = set(self.lesion_params) - set(LESION_MODULES)
         if unknown:
             raise InputError(
@@ -171,6 +180,8 @@ class SynthConfig:
         for key in ("field_strengths", "lesion_conspicuity", "grey_white_contrast", "white_matter_damage"):
             if key in kw:
                 kw[key] = tuple(float(v) for v in kw[key])
+        if "mimic_tasks" in kw:
+            kw["mimic_tasks"] = tuple(str(t) for t in kw["mimic_tasks"])
         try:
             return cls(**kw)
         except TypeError as exc:
@@ -321,7 +332,7 @@ def insert_lesions(
         (task -> int32 instance map, records with ``extra["task"]`` set).
     """
     order = [t for t in LESION_MODULES if t in tasks]
-    if ("cmb" in tasks or "ccm" in tasks) and rng.uniform() < config.mimics_p:
+    if set(tasks) & set(config.mimic_tasks) and rng.uniform() < config.mimics_p:
         order.append("mimics")
     maps: dict[str, np.ndarray] = {}
     records: list[LesionRecord] = []

@@ -1,7 +1,9 @@
 """CMB mimics: dark spots on T2*/SWI that are not lesions (painted, but never in a task's instance map).
 
 * flow voids: tubular vessels in the sulci (cortical arteries and veins) and deep medullary veins in the
-  white matter, painted as `LesionTissue.FLOW_VOID`;
+  white matter, painted as `LesionTissue.FLOW_VOID`; a fraction of the sulcal ones (``enhancing_fraction``)
+  are slow-flow veins painted as `Tissue.VESSEL` instead, dark on T2* but bright on post-contrast T1, as
+  cortical veins are on a real one (what a tumour model must learn not to contour);
 * calcifications: small foci in the globus pallidus (both sides) and in the glomus of the choroid plexus,
   painted as `LesionTissue.CALCIFICATION`;
 * air-tissue interfaces: extra pneumatisation of the skull base (sphenoid, ethmoid, mastoid air cells grown
@@ -55,6 +57,7 @@ class MimicParams:
         calcification_diameter_mm: (min, max) diameter of a calcification.
         air_probability: probability of extra skull-base pneumatisation.
         air_diameter_mm: (min, max) diameter of the added air cells.
+        enhancing_fraction: fraction of the sulcal vessels painted as enhancing veins (`Tissue.VESSEL`).
     """
 
     flow_voids: tuple[int, int] = (2, 8)
@@ -67,9 +70,12 @@ class MimicParams:
     calcification_diameter_mm: tuple[float, float] = (1.5, 5.0)
     air_probability: float = 0.5
     air_diameter_mm: tuple[float, float] = (6.0, 16.0)
+    enhancing_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         placement.validate(self)
+        if not 0.0 <= self.enhancing_fraction <= 1.0:
+            raise ValueError(f"MimicParams.enhancing_fraction={self.enhancing_fraction}; expected 0..1")
 
 
 def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
@@ -94,7 +100,9 @@ def insert(head: Head, rng: np.random.Generator, **params: object) -> LesionSet:
     for site in placement.sample_sites(rng, sulci, int(rng.integers(p.flow_voids[0], p.flow_voids[1] + 1))):
         length = float(rng.uniform(*p.flow_void_length_mm))
         radius = float(rng.uniform(*p.flow_void_radius_mm))
-        out.vessel(site, rng.standard_normal(3), length, radius, SULCAL, "sulcal", rng)
+        vein = p.enhancing_fraction > 0 and rng.random() < p.enhancing_fraction  # no draw at 0: seeds keep
+        code, sub = (Tissue.VESSEL, "sulcal_vein") if vein else (LesionTissue.FLOW_VOID, "sulcal")
+        out.vessel(site, rng.standard_normal(3), length, radius, SULCAL, sub, rng, code)
     wm = lab == Tissue.WM
     deep_wm = placement.next_to(wm, lab == Tissue.VENTRICLE)
     n_veins = int(rng.integers(p.medullary_veins[0], p.medullary_veins[1] + 1))
@@ -142,8 +150,10 @@ class _Painter:
         under: Collection[int],
         sub: str,
         rng: np.random.Generator,
+        code: int = LesionTissue.FLOW_VOID,
     ) -> None:
-        """A tubular flow void from `site` along `direction`, kept to its connected part on `under`."""
+        """A tubular vessel (painted `code`) from `site` along `direction`, kept to its connected part on
+        `under`."""
         sp = np.asarray(self.head.spacing)
         path = smooth_path(site * sp, direction, length_mm, rng, curvature=0.08) / sp
         sl = placement.path_crop(path, radius_mm, sp, self.head.labels.shape)
@@ -151,7 +161,7 @@ class _Painter:
         lab = self.head.labels[sl]
         mask = tube(lab.shape, local, radius_mm, sp) & placement.allowed(lab, under)
         if mask.any() and not placement.touches_lesion(lab, mask):
-            self._paint(sl, largest_component(mask), LesionTissue.FLOW_VOID, under, "flow_void", sub)
+            self._paint(sl, largest_component(mask), code, under, "flow_void", sub)
 
     def focus(self, where: np.ndarray, p: MimicParams, sub: str, rng: np.random.Generator) -> None:
         """A small calcification blob centred in `where`, painted on that structure's tissue."""
