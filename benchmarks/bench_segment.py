@@ -122,13 +122,16 @@ def main() -> None:
     ap.add_argument("-o", "--output", type=Path, help="segment output folder (default: a temporary one)")
     ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
     ap.add_argument("--no-tta", action="store_true", help="pass --no-tta (every model without mirroring)")
+    ap.add_argument("--precision", help="pass --precision (auto, float32 or bfloat16)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_segment_") as tmp:
         output = args.output or Path(tmp) / "out"
         log = Path(tmp) / "segment.log"
         load_start = [round(x, 2) for x in os.getloadavg()]
-        extra = ["--no-tta"] if args.no_tta else []
+        extra = (["--no-tta"] if args.no_tta else []) + (
+            ["--precision", args.precision] if args.precision else []
+        )
         run = run_segment(args.case, output, args.task or ["all"], args.models, args.threads, log, extra)
         load_end = [round(x, 2) for x in os.getloadavg()]
         if run["returncode"] != 0:

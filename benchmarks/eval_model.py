@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--task", required=True)
     ap.add_argument("-o", "--output", required=True, type=Path)
     ap.add_argument("--hit-rule", default="centroid")
+    ap.add_argument("--precision", default="auto", help="network arithmetic: auto, float32 or bfloat16")
     ap.add_argument("--distance-mm", type=float, default=5.0, help="centroid hit-rule distance")
     ap.add_argument("--release", type=Path, help="export the evaluated model to this .pt file")
     ap.add_argument("--release-name", help="name of the released model (default: the checkpoint's)")
@@ -117,7 +118,7 @@ def main() -> None:
         if (out / f"{args.task}_labels.nii.gz").is_file():
             continue
         t0 = time.perf_counter()
-        predict_files(model, case, out, min_size_mm3=TASKS[args.task].min_size_mm3)
+        predict_files(model, case, out, min_size_mm3=TASKS[args.task].min_size_mm3, precision=args.precision)
         seconds.append(time.perf_counter() - t0)
     summary = evaluate_folders(
         pred_root,

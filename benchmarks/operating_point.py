@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", required=True)
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--hit-rule", default="centroid")
+    ap.add_argument("--precision", default="auto", help="network arithmetic: auto, float32 or bfloat16")
     ap.add_argument("--distance-mm", type=float, default=5.0)
     ap.add_argument("--tolerance", type=float, default=0.02, help="F1 margin of the nearly-best pairs")
     ap.add_argument(
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in case_folders(args.cases):
         pred = out / case.name
         if not (pred / f"{args.task}_probability.nii.gz").is_file():
-            predict_files(model, case, pred, tta=args.tta)
+            predict_files(model, case, pred, tta=args.tta, precision=args.precision)
         prob = load_nifti(pred / f"{args.task}_probability.nii.gz")
         truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
         mask_file = case / "brain_mask.nii.gz"

@@ -31,3 +31,13 @@ def test_convert_nifti_folder(tmp_path: Path, head_like: np.ndarray) -> None:
     result = runner.invoke(app, ["convert", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "t2.nii.gz").is_file() and (tmp_path / "out" / "detected.json").is_file()
+
+
+def test_segment_refuses_an_unknown_precision(tmp_path: Path, head_like: np.ndarray) -> None:
+    write_nifti(tmp_path / "in" / "FLAIR.nii.gz", head_like)
+    result = runner.invoke(
+        app, ["segment", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--precision", "x"]
+    )
+    assert result.exit_code == 2
+    assert "precision 'x': expected one of auto, float32, bfloat16" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -266,3 +266,32 @@ def test_a_model_below_its_target_says_so_in_the_warnings(
     assert result.summary["models"]["wmh"]["below_target"] == "Dice 0.5 vs 0.85"
     plain = segment(phantom, tmp_path / "out2", models={"wmh": tiny_models["wmh"]}, tasks=["wmh"], **FAST)
     assert not any("below its accuracy target" in w for w in plain.summary["warnings"])
+
+
+def test_precision_reaches_the_models_and_the_summary(
+    phantom: Path, tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import neurolesion.infer.predict as predict
+
+    asked: list[str] = []
+    real = predict.predict_volume
+
+    def recording(model, image, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(kwargs["precision"])
+        return real(model, image, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "predict_volume", recording)
+    result = segment(
+        phantom,
+        tmp_path / "out",
+        models={"wmh": tiny_models["wmh"]},
+        tasks=["wmh"],
+        precision="bfloat16",
+        **FAST,
+    )
+    assert asked == ["bfloat16"]
+    assert result.summary["models"]["wmh"]["precision"] == "bfloat16"
+    assert result.summary["models"]["wmh"]["tta"] is False
+    with pytest.raises(InputError, match="precision 'fp16'"):
+        segment(phantom, tmp_path / "bad", models={"wmh": tiny_models["wmh"]}, precision="fp16", **FAST)
+    assert not (tmp_path / "bad").exists()

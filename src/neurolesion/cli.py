@@ -157,6 +157,10 @@ def evaluate(
 
 
 _SEQ_HELP = "Override detection: the {} image (NIfTI file or DICOM series folder)."
+_PRECISION_HELP = (
+    "Network arithmetic: auto (bfloat16 where the processor has it natively, about 2x faster on such CPUs), "
+    "float32 or bfloat16."
+)
 
 
 @app.command()
@@ -193,6 +197,7 @@ def segment(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    precision: Annotated[str, typer.Option(help=_PRECISION_HELP)] = "auto",
 ) -> None:
     """Segment and quantify the lesions of one case; write the output contract into OUTPUT."""
     from neurolesion.pipeline import segment as run_segment
@@ -218,6 +223,7 @@ def segment(
         models=models,
         tta=tta,
         device=device,
+        precision=precision,
         brain=brain,
         bias_correct=bias,
         register=register,
@@ -426,12 +432,15 @@ def predict(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
     threshold: Annotated[float, typer.Option(help="Probability threshold.")] = 0.5,
     min_size: Annotated[float, typer.Option("--min-size", help="Smallest lesion kept, mm3.")] = 0.0,
+    precision: Annotated[str, typer.Option(help=_PRECISION_HELP)] = "auto",
 ) -> None:
     """Run one trained model on images already on one grid; write probability and lesion maps."""
     from neurolesion.infer.files import predict_files
     from neurolesion.models.card import load_model
 
-    summary = predict_files(load_model(model), input, output, mask, tta, device, threshold, min_size)
+    summary = predict_files(
+        load_model(model), input, output, mask, tta, device, threshold, min_size, precision=precision
+    )
     for task, t in summary["tasks"].items():
         typer.echo(f"{task}: {t['count']} lesions, {t['volume_ml']:.2f} ml")
     typer.echo(f"outputs in {output}")

@@ -139,6 +139,7 @@ def segment(
     models: Mapping[str, str | os.PathLike[str]] | None = None,
     tta: bool | None = None,
     device: str = "cpu",
+    precision: str = "auto",
     brain: str = "auto",
     bias_correct: bool = True,
     register: bool = True,
@@ -155,6 +156,8 @@ def segment(
         models: task -> model file or folder, instead of the shipped default for that task.
         tta: mirror test-time augmentation (8x slower per model; None: as each model's card says).
         device: ``cpu`` or ``cuda``.
+        precision: network arithmetic, ``auto`` (bfloat16 where the processor has it natively), ``float32``
+            or ``bfloat16`` (see `neurolesion.infer.predict`).
         brain: brain extraction method (``auto``; ``nonzero`` for already skull-stripped images; see
             `neurolesion.preprocess.brain.available_methods`).
         bias_correct: N4 bias-field correction before anything else.
@@ -169,8 +172,10 @@ def segment(
         InputError: unusable input or a requested task whose sequences are missing. Nothing is written.
     """
     from neurolesion.analysis import atlas_to_case, csvd_scores, lesion_table, task_totals
+    from neurolesion.infer.predict import resolve_precision
     from neurolesion.preprocess.prepare import prepare
 
+    precision = resolve_precision(precision, device)  # refuses an unknown precision before any work
     out = Path(output)
     clock = _Clock(progress)
     with clock.stage("load", 0.0):
@@ -188,7 +193,7 @@ def segment(
     models_used: dict[str, Any] = {}
     failed: dict[str, str] = {}
     lesion_tasks = [t for t in run if t != "brain"]
-    runner = _Models(prepared, tta=tta, device=device)
+    runner = _Models(prepared, tta=tta, device=device, precision=precision)
     for i, task in enumerate(lesion_tasks):
         with clock.stage(f"model:{task}", 0.2 + 0.6 * i / max(len(lesion_tasks), 1)):
             try:
@@ -291,8 +296,8 @@ class _Models:
     grid are kept after the first task asks for them.
     """
 
-    def __init__(self, prepared: Any, *, tta: bool | None, device: str) -> None:
-        self.prepared, self.tta, self.device = prepared, tta, device
+    def __init__(self, prepared: Any, *, tta: bool | None, device: str, precision: str) -> None:
+        self.prepared, self.tta, self.device, self.precision = prepared, tta, device, precision
         self._loaded: dict[str, Any] = {}
         self._predicted: dict[str, np.ndarray] = {}
 
@@ -320,7 +325,13 @@ class _Models:
             )
             box = (slice(None), *mask_box(prep.brain_mask, prep.grid.spacing, BOX_MARGIN_MM))
             inside = predict_volume(
-                model, image[box], prep.grid.spacing, present=present, tta=self.tta, device=self.device
+                model,
+                image[box],
+                prep.grid.spacing,
+                present=present,
+                tta=self.tta,
+                device=self.device,
+                precision=self.precision,
             )
             prob = np.zeros((inside.shape[0], *image.shape[1:]), np.float32)
             prob[box] = inside
@@ -358,7 +369,13 @@ def _run_task(
         parenchyma_mask=brain_native,
         **model.card.postprocess_settings(task),
     )
-    used = {"name": model.card.name, "arch": model.card.arch, "source": model.source}
+    used = {
+        "name": model.card.name,
+        "arch": model.card.arch,
+        "source": model.source,
+        "tta": model.card.tta if runner.tta is None else runner.tta,
+        "precision": runner.precision,
+    }
     if model.card.below_target:
         used["below_target"] = model.card.below_target
     return lab, prob, used

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from neurolesion.errors import InputError
-from neurolesion.infer.predict import Predictor, mask_box, predict_volume, stack_inputs
+from neurolesion.infer import predict
+from neurolesion.infer.predict import Predictor, mask_box, predict_volume, resolve_precision, stack_inputs
 from neurolesion.models.card import LoadedModel, ModelCard, save_model
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
@@ -117,3 +118,26 @@ def test_mask_box_widens_clips_and_falls_back_to_the_whole_array() -> None:
         slice(0, 5),
         slice(0, 6),
     )
+
+
+def test_precision_names_and_auto_follow_the_processor(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_precision("float32", "cpu") == "float32"
+    assert resolve_precision("bfloat16", "cpu") == "bfloat16"
+    monkeypatch.setattr(predict, "native_bfloat16", lambda device: False)
+    assert resolve_precision("auto", "cpu") == "float32"
+    monkeypatch.setattr(predict, "native_bfloat16", lambda device: True)
+    assert resolve_precision("auto", "cpu") == "bfloat16"
+    with pytest.raises(InputError, match="precision 'half': expected one of auto, float32, bfloat16"):
+        resolve_precision("half", "cpu")
+
+
+def test_bfloat16_probabilities_stay_close_to_float32() -> None:
+    torch.manual_seed(0)
+    net = model()
+    image = np.random.default_rng(0).standard_normal((2, 24, 20, 18)).astype(np.float32)
+    full = predict_volume(net, image, (1.0, 1.0, 1.0), precision="float32")
+    half = predict_volume(net, image, (1.0, 1.0, 1.0), precision="bfloat16")
+    assert half.dtype == np.float32 and half.shape == full.shape
+    assert 0 < np.abs(half - full).max() < 0.05  # autocast did run, and stays near float32
+    with pytest.raises(InputError, match="precision"):
+        predict_volume(net, image, (1.0, 1.0, 1.0), precision="fp8")

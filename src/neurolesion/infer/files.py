@@ -38,6 +38,7 @@ def predict_files(
     device: str | None = None,
     threshold: float = 0.5,
     min_size_mm3: float = 0.0,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Predict every task of ``model`` on one case and write ``<task>_probability.nii.gz``,
     ``<task>_labels.nii.gz`` and ``predict.json`` into ``output``.
@@ -51,6 +52,7 @@ def predict_files(
         device: torch device.
         threshold: probability threshold of the lesion maps.
         min_size_mm3: smallest lesion kept (the model card's operating point may raise it).
+        precision: network arithmetic, ``auto``, ``float32`` or ``bfloat16`` (see `predict_volume`).
 
     Returns:
         ``{"model", "inputs_present", "tasks": {task: {"count", "volume_ml", "confidence"}}}``.
@@ -86,7 +88,9 @@ def predict_files(
     # `neurolesion segment` does (interpolation onto thick slices lowers every lesion's maximum).
     model_spacing = model.config.spacing
     on_model = resize_to_spacing(image, ref.spacing, model_spacing)
-    prob_model = predict_volume(model, on_model, model_spacing, present=present, tta=tta, device=device)
+    prob_model = predict_volume(
+        model, on_model, model_spacing, present=present, tta=tta, device=device, precision=precision
+    )
 
     def to_input(a: np.ndarray) -> np.ndarray:
         return resize_to_shape(a[None], ref.shape)[0]

@@ -3,6 +3,11 @@
 The caller normalises the image (see the model card's ``normalisation``); missing sequences are passed as
 zero channels with ``present`` False. Probabilities come back on the input grid.
 
+Precision: ``"auto"`` runs the network under bfloat16 autocast where the processor computes bfloat16
+natively (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it; the shipped models were trained under
+the same autocast) and in float32 elsewhere, where emulated bfloat16 would be slower. Probabilities differ
+from float32 by about 1e-4 on average; ``"float32"`` gives the reference numbers on any machine.
+
 Example:
     >>> import numpy as np
     >>> from neurolesion.models.card import LoadedModel, ModelCard
@@ -29,6 +34,43 @@ from neurolesion.errors import InputError
 from neurolesion.models.card import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
+
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (so that autocasting to it is faster, not slower)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return False
+
+
+def resolve_precision(precision: str, device: str | torch.device | None = None) -> str:
+    """What ``precision`` means on ``device``: ``"bfloat16"`` (autocast) or ``"float32"``.
+
+    Args:
+        precision: ``"auto"`` (bfloat16 where native, see `native_bfloat16`), ``"float32"`` or ``"bfloat16"``.
+        device: where the network runs (default: CUDA when available, else CPU).
+
+    Returns:
+        ``"bfloat16"`` or ``"float32"``.
+
+    Raises:
+        InputError: unknown precision.
+
+    Example:
+        >>> resolve_precision("float32", "cpu")
+        'float32'
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if precision == "bfloat16" or (precision == "auto" and native_bfloat16(dev)):
+        return "bfloat16"
+    return "float32"
 
 
 def spacing_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> tuple[int, ...]:
@@ -139,6 +181,7 @@ def predict_volume(
     batch_size: int = 2,
     overlap: float = 0.25,
     device: str | torch.device | None = None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Segment a whole volume.
 
@@ -152,12 +195,13 @@ def predict_volume(
         batch_size: windows per forward pass.
         overlap: window overlap fraction.
         device: torch device (default: CUDA when available, else CPU).
+        precision: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (see the module).
 
     Returns:
         (K, X, Y, Z) float32 probabilities, one channel per task of ``model.card.tasks``.
 
     Raises:
-        InputError: wrong channel count or dimensionality.
+        InputError: wrong channel count or dimensionality, unknown precision.
     """
     cfg = model.config
     if image.ndim != 4 or image.shape[0] != cfg.in_channels:
@@ -168,6 +212,7 @@ def predict_volume(
     if mask.shape != (cfg.in_channels,) or not mask.any():
         raise InputError(f"present {list(mask)}: expected {cfg.in_channels} flags with at least one True")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    bf16 = resolve_precision(precision, dev) == "bfloat16"
     in_shape = image.shape[1:]
     on_model = resize_to_spacing(
         np.asarray(image, np.float32) * mask[:, None, None, None], spacing, cfg.spacing
@@ -177,7 +222,9 @@ def predict_volume(
     net = model.net.to(dev).eval()
 
     def windows(batch: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(net(batch))
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = net(batch)
+        return torch.sigmoid(logits.float())
 
     if tta is None:
         tta = model.card.tta
@@ -199,7 +246,14 @@ def predict_volume(
             assert isinstance(p, torch.Tensor)
             prob += torch.flip(p, axes) if axes else p
     prob /= len(flips)
-    log.debug("predicted %s on %s (tta=%s, resampled=%s)", model.card.name, tuple(in_shape), tta, resample)
+    log.debug(
+        "predicted %s on %s (tta=%s, resampled=%s, bfloat16=%s)",
+        model.card.name,
+        tuple(in_shape),
+        tta,
+        resample,
+        bf16,
+    )
     return resize_to_shape(prob[0].numpy(), in_shape)
 
 
@@ -211,6 +265,7 @@ class Predictor:
         device: torch device (default: CUDA when available).
         tta: mirror test-time augmentation (None: as the model card says).
         batch_size: windows per forward pass.
+        precision: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (see the module).
 
     Example:
         >>> Predictor("no-such-model")  # doctest: +IGNORE_EXCEPTION_DETAIL
@@ -224,16 +279,25 @@ class Predictor:
         device: str | None = None,
         tta: bool | None = None,
         batch_size: int = 2,
+        precision: str = "auto",
     ) -> None:
         self.model = load_model(name_or_path)
         self.device = device
         self.tta = tta
         self.batch_size = batch_size
+        self.precision = precision
 
     def __call__(
         self, image: np.ndarray, spacing: Sequence[float], present: Sequence[bool] | None = None
     ) -> np.ndarray:
         """(K, X, Y, Z) probabilities for a normalised (C, X, Y, Z) image."""
         return predict_volume(
-            self.model, image, spacing, present, tta=self.tta, batch_size=self.batch_size, device=self.device
+            self.model,
+            image,
+            spacing,
+            present,
+            tta=self.tta,
+            batch_size=self.batch_size,
+            device=self.device,
+            precision=self.precision,
         )
