@@ -9,7 +9,7 @@ import torch
 from neurolesion.train.config import LossConfig
 from neurolesion.train.losses import build_loss, lesion_weights
 
-NAMES = ("dice", "dice_ce", "dice_topk", "iw_bce", "focal")
+NAMES = ("dice", "dice_ce", "dice_topk", "iw_bce", "dice_iw_bce", "focal")
 
 
 @pytest.fixture
@@ -53,6 +53,24 @@ def test_iw_bce_penalises_missing_a_small_lesion_more_than_plain_bce() -> None:
     plain = torch.nn.functional.binary_cross_entropy_with_logits(miss_small, t)
     weighted = build_loss(LossConfig(name="iw_bce"))(miss_small, t)
     assert float(weighted) > 10 * float(plain)
+
+
+def test_dice_iw_bce_weighs_a_missed_small_lesion_like_a_missed_large_one() -> None:
+    """Against Dice + plain BCE, missing the small lesion costs far more relative to missing the large one."""
+    t = torch.zeros(1, 1, 20, 20, 20)
+    t[..., 1:3, 1:3, 1:3] = 1  # 8 voxels
+    t[..., 8:18, 8:18, 8:18] = 1  # 1000 voxels
+    perfect = 20 * t - 10
+    miss_small, miss_large = perfect.clone(), perfect.clone()
+    miss_small[..., 1:3, 1:3, 1:3] = -10
+    miss_large[..., 8:18, 8:18, 8:18] = -10
+
+    def ratio(name: str) -> float:
+        loss = build_loss(LossConfig(name=name))  # type: ignore[arg-type]
+        return float(loss(miss_small, t)) / float(loss(miss_large, t))
+
+    assert ratio("dice_ce") < 0.02
+    assert ratio("dice_iw_bce") > 0.3
 
 
 def test_topk_keeps_the_hardest_fraction() -> None:

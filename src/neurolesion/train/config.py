@@ -27,12 +27,12 @@ class LossConfig:
 
     Attributes:
         name: ``dice``, ``dice_ce``, ``dice_topk`` (0.5 Dice + 0.5 TopK-BCE), ``iw_bce`` (inversely-weighted
-            BCE) or ``focal``.
+            BCE), ``dice_iw_bce`` (Dice + inversely-weighted BCE) or ``focal``.
         topk: fraction of hardest voxels kept by TopK.
         focal_gamma: focusing parameter of the focal loss.
     """
 
-    name: Literal["dice", "dice_ce", "dice_topk", "iw_bce", "focal"] = "dice_ce"
+    name: Literal["dice", "dice_ce", "dice_topk", "iw_bce", "dice_iw_bce", "focal"] = "dice_ce"
     topk: float = 0.1
     focal_gamma: float = 2.0
 

@@ -1,4 +1,5 @@
-"""Segmentation losses on sigmoid logits: Dice, Dice + BCE, DiceTopK, inversely-weighted BCE and focal.
+"""Segmentation losses on sigmoid logits: Dice, Dice + BCE, DiceTopK, inversely-weighted BCE (alone or with
+Dice) and focal.
 
 All take logits (B, K, X, Y, Z) and binary targets of the same shape (one channel per task) and return a
 scalar. MONAI provides soft Dice and focal; Dice + BCE, TopK-BCE and the per-lesion inverse weighting are here.
@@ -76,6 +77,24 @@ class DiceBCE(nn.Module):
         return self.dice(logits, target) + F.binary_cross_entropy_with_logits(logits, target.float())
 
 
+class DiceIWBCE(nn.Module):
+    """Soft Dice + inversely-weighted BCE (`InverseWeightedBCE`).
+
+    The batch-pooled Dice is dominated by the largest lesions, and plain BCE by the background; with every
+    lesion's voxels weighted by the inverse of its relative volume, missing a 2 mm lesion beside a 3 cm one
+    costs as much as missing the large one, which is what lesion-wise detection (F1, recall by size) counts.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dice = DiceLoss(sigmoid=True, batch=True)
+        self.iw_bce = InverseWeightedBCE()
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Combined loss."""
+        return self.dice(logits, target) + self.iw_bce(logits, target)
+
+
 class DiceTopK(nn.Module):
     """0.5 x soft Dice + 0.5 x TopK-BCE (mean over the ``k`` fraction of voxels with the highest loss).
 
@@ -100,7 +119,7 @@ def build_loss(cfg: LossConfig) -> nn.Module:
     """The loss a configuration names.
 
     Args:
-        cfg: loss configuration (``name`` one of dice, dice_ce, dice_topk, iw_bce, focal).
+        cfg: loss configuration (``name`` one of dice, dice_ce, dice_topk, iw_bce, dice_iw_bce, focal).
 
     Returns:
         A module called as ``loss(logits, target)``.
@@ -113,4 +132,6 @@ def build_loss(cfg: LossConfig) -> nn.Module:
         return DiceTopK(cfg.topk)
     if cfg.name == "iw_bce":
         return InverseWeightedBCE()
+    if cfg.name == "dice_iw_bce":
+        return DiceIWBCE()
     return FocalLoss(gamma=cfg.focal_gamma, use_softmax=False)
