@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
 
 from neurolesion.errors import InputError
+from neurolesion.infer.fastconv import for_inference
 from neurolesion.models.card import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def predict_volume(
     )
     resample = on_model.shape[1:] != in_shape
     x = torch.from_numpy(np.ascontiguousarray(on_model))[None]
-    net = model.net.to(dev).eval()
+    net = for_inference(model.net).to(dev).eval()
 
     def windows(batch: torch.Tensor) -> torch.Tensor:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):

@@ -1,0 +1,119 @@
+"""Faster inference copies of trained networks: the same function, cheaper layers where the CPU needs them.
+
+A U-Net's last up-sampling layer is a transposed convolution (kernel 3, stride 2) to one or two output
+channels. On a CPU, PyTorch runs it on a slow generic path: about a third of a shipped model's time under
+bfloat16. It equals an ordinary 2x2x2 convolution to 8 x C_out channels on the input padded by one voxel
+at its far side, followed by a sub-pixel shuffle (each of the 8 channels fills one of the 8 output phases),
+which oneDNN runs about 3.5x faster. `for_inference` returns a copy of a network with such layers swapped;
+the trained network, its ``state_dict`` and its checkpoints stay as they are.
+
+Example:
+    >>> import torch
+    >>> up = torch.nn.ConvTranspose3d(8, 1, 3, stride=2, padding=1, output_padding=1)
+    >>> x = torch.randn(1, 8, 5, 6, 7)
+    >>> bool(torch.allclose(SubpixelConvTranspose3d(up)(x), up(x), atol=1e-5))
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Transposed convolutions with at most this many output channels are swapped (measured faster there;
+#: with 16 or 32 output channels oneDNN's own transposed convolution is the faster one).
+MAX_OUT_CHANNELS = 4
+
+# For one axis of a kernel-3, stride-2, padding-1 transposed convolution: output phase (even 0, odd 1) ->
+# {input offset: kernel index}. Output 2m takes input m with kernel tap 1; output 2m+1 takes input m with
+# tap 2 and input m+1 with tap 0.
+_TAPS = {0: {0: 1}, 1: {0: 2, 1: 0}}
+
+_CACHE: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+
+
+def _shape_ok(module: nn.Module) -> bool:
+    return (
+        isinstance(module, nn.ConvTranspose3d)
+        and module.kernel_size == (3, 3, 3)
+        and module.stride == (2, 2, 2)
+        and module.padding == (1, 1, 1)
+        and module.output_padding == (1, 1, 1)
+        and module.dilation == (1, 1, 1)
+        and module.groups == 1
+    )
+
+
+def _swappable(module: nn.Module) -> bool:
+    return (
+        isinstance(module, nn.ConvTranspose3d)
+        and _shape_ok(module)
+        and module.out_channels <= MAX_OUT_CHANNELS
+    )
+
+
+class SubpixelConvTranspose3d(nn.Module):
+    """A kernel-3, stride-2 ``ConvTranspose3d`` (padding 1, output padding 1) as convolution + shuffle.
+
+    Args:
+        layer: the transposed convolution to reproduce; its weights are copied.
+
+    Raises:
+        ValueError: a layer of another shape (`MAX_OUT_CHANNELS` is not checked here).
+    """
+
+    def __init__(self, layer: nn.ConvTranspose3d) -> None:
+        super().__init__()
+        if not _shape_ok(layer):
+            raise ValueError(f"{layer}: expected kernel 3, stride 2, padding 1, output padding 1, one group")
+        w = layer.weight.detach()  # (C_in, C_out, 3, 3, 3)
+        cin, cout = w.shape[:2]
+        phases = w.new_zeros(2, 2, 2, cout, cin, 2, 2, 2)
+        for p0, p1, p2 in ((a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)):
+            for (d0, k0), (d1, k1), (d2, k2) in (
+                (t0, t1, t2)
+                for t0 in _TAPS[p0].items()
+                for t1 in _TAPS[p1].items()
+                for t2 in _TAPS[p2].items()
+            ):
+                phases[p0, p1, p2, :, :, d0, d1, d2] = w[:, :, k0, k1, k2].T
+        self.out_channels = cout
+        self.weight = nn.Parameter(phases.reshape(8 * cout, cin, 2, 2, 2), requires_grad=False)
+        bias = layer.bias.detach() if layer.bias is not None else w.new_zeros(cout)
+        self.bias = nn.Parameter(bias.clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, X, Y, Z) -> (B, C_out, 2X, 2Y, 2Z), as the transposed convolution."""
+        y = F.conv3d(F.pad(x, (0, 1, 0, 1, 0, 1)), self.weight)
+        b, _, n0, n1, n2 = y.shape
+        c = self.out_channels
+        y = y.view(b, 2, 2, 2, c, n0, n1, n2).permute(0, 4, 5, 1, 6, 2, 7, 3)
+        return y.reshape(b, c, 2 * n0, 2 * n1, 2 * n2) + self.bias.view(1, c, 1, 1, 1).to(y.dtype)
+
+
+def for_inference(net: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``net`` with its narrow transposed convolutions swapped (cached per network).
+
+    Args:
+        net: a trained network (left unchanged).
+
+    Returns:
+        ``net`` itself when nothing is swappable, else a copy computing the same function.
+    """
+    cached = _CACHE.get(net)
+    if cached is not None:
+        return cached
+    if not any(_swappable(m) for m in net.modules()):
+        _CACHE[net] = net
+        return net
+    fast = copy.deepcopy(net).eval()
+    for parent in list(fast.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.ConvTranspose3d) and _swappable(child):
+                setattr(parent, name, SubpixelConvTranspose3d(child))
+    _CACHE[net] = fast
+    return fast
