@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurolesion.infer.fastconv import SubpixelConvTranspose3d, for_inference
+from neurolesion.infer.fastconv import SingleChannelConv3d, SubpixelConvTranspose3d, for_inference
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
 
@@ -45,5 +45,16 @@ def test_inference_copy_of_a_unet(outputs: tuple[str, ...]) -> None:
 
 
 def test_network_without_swappable_layer_is_returned_as_is() -> None:
-    net = nn.Sequential(nn.Conv3d(1, 1, 3, padding=1))
+    net = nn.Sequential(nn.Conv3d(2, 2, 3, padding=1), nn.ConvTranspose3d(2, 8, 3, stride=2))
     assert for_inference(net) is net
+
+
+@pytest.mark.parametrize(("stride", "padding", "bias"), [(1, 1, True), (2, 0, False)])
+def test_single_channel_convolution_with_batch_as_groups(stride: int, padding: int, bias: bool) -> None:
+    torch.manual_seed(2)
+    layer = nn.Conv3d(1, 1, 3, stride=stride, padding=padding, bias=bias)
+    x = torch.randn(3, 1, 9, 8, 7)
+    with torch.no_grad():
+        assert torch.allclose(SingleChannelConv3d(layer)(x), layer(x), atol=1e-5)
+    with pytest.raises(ValueError, match="one-channel"):
+        SingleChannelConv3d(nn.Conv3d(2, 1, 3))

@@ -4,8 +4,10 @@ A U-Net's last up-sampling layer is a transposed convolution (kernel 3, stride 2
 channels. On a CPU, PyTorch runs it on a slow generic path: about a third of a shipped model's time under
 bfloat16. It equals an ordinary 2x2x2 convolution to 8 x C_out channels on the input padded by one voxel
 at its far side, followed by a sub-pixel shuffle (each of the 8 channels fills one of the 8 output phases),
-which oneDNN runs about 3.5x faster. `for_inference` returns a copy of a network with such layers swapped;
-the trained network, its ``state_dict`` and its checkpoints stay as they are.
+which oneDNN runs about 3.5x faster. The convolution after it, one channel to one, oneDNN runs about 2x
+faster with the batch laid out as groups (`SingleChannelConv3d`). `for_inference` returns a copy of a
+network with such layers swapped; the trained network, its ``state_dict`` and its checkpoints stay as they
+are.
 
 Example:
     >>> import torch
@@ -95,8 +97,58 @@ class SubpixelConvTranspose3d(nn.Module):
         return y.reshape(b, c, 2 * n0, 2 * n1, 2 * n2) + self.bias.view(1, c, 1, 1, 1).to(y.dtype)
 
 
+class SingleChannelConv3d(nn.Module):
+    """A one-channel to one-channel ``Conv3d``, run with the batch as convolution groups.
+
+    Args:
+        layer: the convolution to reproduce (its weights are shared, not copied).
+
+    Raises:
+        ValueError: a layer with more than one input or output channel, or grouped.
+    """
+
+    def __init__(self, layer: nn.Conv3d) -> None:
+        super().__init__()
+        if not _single_channel(layer):
+            raise ValueError(f"{layer}: expected a one-channel to one-channel convolution without groups")
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, X, Y, Z) -> (B, 1, X', Y', Z'), as the convolution."""
+        layer, b = self.layer, x.shape[0]
+        bias = None if layer.bias is None else layer.bias.repeat(b)
+        y = F.conv3d(
+            x.reshape(1, b, *x.shape[2:]),
+            layer.weight.repeat(b, 1, 1, 1, 1),
+            bias,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=b,
+        )
+        return y.reshape(b, 1, *y.shape[2:])
+
+
+def _single_channel(module: nn.Module) -> bool:
+    return (
+        isinstance(module, nn.Conv3d)
+        and module.in_channels == module.out_channels == 1
+        and module.groups == 1
+        and module.padding_mode == "zeros"
+    )
+
+
+def _fast(module: nn.Module) -> nn.Module | None:
+    """The faster stand-in for one layer, or None."""
+    if isinstance(module, nn.ConvTranspose3d) and _swappable(module):
+        return SubpixelConvTranspose3d(module)
+    if isinstance(module, nn.Conv3d) and _single_channel(module):
+        return SingleChannelConv3d(module)
+    return None
+
+
 def for_inference(net: nn.Module) -> nn.Module:
-    """An eval-mode copy of ``net`` with its narrow transposed convolutions swapped (cached per network).
+    """An eval-mode copy of ``net`` with its narrow (transposed) convolutions swapped (cached per network).
 
     Args:
         net: a trained network (left unchanged).
@@ -107,13 +159,14 @@ def for_inference(net: nn.Module) -> nn.Module:
     cached = _CACHE.get(net)
     if cached is not None:
         return cached
-    if not any(_swappable(m) for m in net.modules()):
+    if all(_fast(m) is None for m in net.modules()):
         _CACHE[net] = net
         return net
     fast = copy.deepcopy(net).eval()
     for parent in list(fast.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.ConvTranspose3d) and _swappable(child):
-                setattr(parent, name, SubpixelConvTranspose3d(child))
+            stand_in = _fast(child)
+            if stand_in is not None:
+                setattr(parent, name, stand_in)
     _CACHE[net] = fast
     return fast
