@@ -58,3 +58,17 @@ def test_single_channel_convolution_with_batch_as_groups(stride: int, padding: i
         assert torch.allclose(SingleChannelConv3d(layer)(x), layer(x), atol=1e-5)
     with pytest.raises(ValueError, match="one-channel"):
         SingleChannelConv3d(nn.Conv3d(2, 1, 3))
+
+
+def test_cache_releases_networks() -> None:
+    """Neither a swapped network nor one returned as it is stays alive through the cache."""
+    import gc
+    import weakref
+
+    swapped = nn.Sequential(nn.ConvTranspose3d(4, 1, 3, stride=2, padding=1, output_padding=1))
+    plain = nn.Sequential(nn.Conv3d(2, 2, 3))
+    refs = [weakref.ref(swapped), weakref.ref(plain)]
+    assert for_inference(swapped) is not swapped and for_inference(plain) is plain
+    del swapped, plain
+    gc.collect()
+    assert [r() for r in refs] == [None, None]

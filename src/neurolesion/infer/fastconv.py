@@ -160,8 +160,7 @@ def for_inference(net: nn.Module) -> nn.Module:
     if cached is not None:
         return cached
     if all(_fast(m) is None for m in net.modules()):
-        _CACHE[net] = net
-        return net
+        return net  # not cached: a value holding its own key would never be released
     fast = copy.deepcopy(net).eval()
     for parent in list(fast.modules()):
         for name, child in list(parent.named_children()):
