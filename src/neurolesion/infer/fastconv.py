@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import weakref
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +33,6 @@ MAX_OUT_CHANNELS = 4
 # {input offset: kernel index}. Output 2m takes input m with kernel tap 1; output 2m+1 takes input m with
 # tap 2 and input m+1 with tap 0.
 _TAPS = {0: {0: 1}, 1: {0: 2, 1: 0}}
-
-_CACHE: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
 
 
 def _shape_ok(module: nn.Module) -> bool:
@@ -148,7 +145,10 @@ def _fast(module: nn.Module) -> nn.Module | None:
 
 
 def for_inference(net: nn.Module) -> nn.Module:
-    """An eval-mode copy of ``net`` with its narrow (transposed) convolutions swapped (cached per network).
+    """An eval-mode copy of ``net`` with its narrow (transposed) convolutions swapped.
+
+    The copy is made anew on every call (a few milliseconds for the shipped networks), so a network whose
+    weights change between calls, as in training with validation, is always run with its current weights.
 
     Args:
         net: a trained network (left unchanged).
@@ -156,16 +156,12 @@ def for_inference(net: nn.Module) -> nn.Module:
     Returns:
         ``net`` itself when nothing is swappable, else a copy computing the same function.
     """
-    cached = _CACHE.get(net)
-    if cached is not None:
-        return cached
     if all(_fast(m) is None for m in net.modules()):
-        return net  # not cached: a value holding its own key would never be released
+        return net
     fast = copy.deepcopy(net).eval()
     for parent in list(fast.modules()):
         for name, child in list(parent.named_children()):
             stand_in = _fast(child)
             if stand_in is not None:
                 setattr(parent, name, stand_in)
-    _CACHE[net] = fast
     return fast
