@@ -1,7 +1,7 @@
 """Faster inference copies of trained networks: the same function, cheaper layers where the CPU needs them.
 
 A U-Net's last up-sampling layer is a transposed convolution (kernel 3, stride 2) to one or two output
-channels. On a CPU, PyTorch runs it on a slow generic path: about a third of a shipped model's time under
+channels. On a CPU, PyTorch runs it on a slow generic path: about a fifth of a shipped model's time under
 bfloat16. It equals an ordinary 2x2x2 convolution to 8 x C_out channels on the input padded by one voxel
 at its far side, followed by a sub-pixel shuffle (each of the 8 channels fills one of the 8 output phases),
 which oneDNN runs about 3.5x faster. The convolution after it, one channel to one, oneDNN runs about 2x
