@@ -66,33 +66,27 @@ class InverseWeightedBCE(nn.Module):
 
 class DiceBCE(nn.Module):
     """Soft Dice + binary cross-entropy, both on sigmoid channels (MONAI's DiceCELoss applies a softmax
-    cross-entropy as soon as there are several channels, which is wrong for independent tasks)."""
+    cross-entropy as soon as there are several channels, which is wrong for independent tasks).
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.dice = DiceLoss(sigmoid=True, batch=True)
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Combined loss."""
-        return self.dice(logits, target) + F.binary_cross_entropy_with_logits(logits, target.float())
-
-
-class DiceIWBCE(nn.Module):
-    """Soft Dice + inversely-weighted BCE (`InverseWeightedBCE`).
-
-    The batch-pooled Dice is dominated by the largest lesions, and plain BCE by the background; with every
-    lesion's voxels weighted by the inverse of its relative volume, missing a 2 mm lesion beside a 3 cm one
-    costs as much as missing the large one, which is what lesion-wise detection (F1, recall by size) counts.
+    Args:
+        inverse_weighted: weight the BCE per lesion (`InverseWeightedBCE`). The batch-pooled Dice is
+            dominated by the largest lesions and plain BCE by the background; with every lesion's voxels
+            weighted by the inverse of its relative volume, missing a 2 mm lesion beside a 3 cm one costs
+            as much as missing the large one, which is what lesion-wise detection counts.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, inverse_weighted: bool = False) -> None:
         super().__init__()
         self.dice = DiceLoss(sigmoid=True, batch=True)
-        self.iw_bce = InverseWeightedBCE()
+        self.iw_bce = InverseWeightedBCE() if inverse_weighted else None
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Combined loss."""
-        return self.dice(logits, target) + self.iw_bce(logits, target)
+        if self.iw_bce is not None:
+            bce = self.iw_bce(logits, target)
+        else:
+            bce = F.binary_cross_entropy_with_logits(logits, target.float())
+        return self.dice(logits, target) + bce
 
 
 class DiceTopK(nn.Module):
@@ -133,5 +127,5 @@ def build_loss(cfg: LossConfig) -> nn.Module:
     if cfg.name == "iw_bce":
         return InverseWeightedBCE()
     if cfg.name == "dice_iw_bce":
-        return DiceIWBCE()
+        return DiceBCE(inverse_weighted=True)
     return FocalLoss(gamma=cfg.focal_gamma, use_softmax=False)
