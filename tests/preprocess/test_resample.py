@@ -105,3 +105,25 @@ def test_threaded_finer_and_back_is_exact(monkeypatch: pytest.MonkeyPatch) -> No
     v = Volume(np.random.default_rng(0).random((64, 20, 18)), np.diag([0.7, 1.1, 2.5, 1.0]))
     fine = resample(v, grid_for_spacing(Grid.of(v), (0.35, 0.55, 1.25)))
     assert np.array_equal(resample(fine, Grid.of(v)).array, v.array)
+
+
+def test_threaded_resampling_keeps_left_on_the_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An asymmetric phantom on a left-right flipped oblique grid, resampled in slabs onto an RAS 1 mm grid."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    affine = np.array(
+        [[-0.9, 0.1, 0.0, 40.0], [0.1, 0.9, 0.0, -30.0], [0.0, 0.0, 2.5, -20.0], [0, 0, 0, 1.0]]
+    )
+    data = np.zeros((90, 70, 16), np.float32)
+    data[70:76, 30:36, 7:9] = 1.0  # high array x = low world x: the patient's left (RAS)
+    v = Volume(data, affine)
+    marker = affine @ np.array([72.5, 32.5, 7.5, 1.0])
+    assert marker[0] < 0  # on the left
+    ras_affine = np.eye(4)
+    ras_affine[:3, 3] = [-45.0, -30.0, -20.0]
+    ras = Grid(ras_affine, (90, 70, 42))
+    out = resample(v, ras).array[0]
+    assert out.shape[0] // 16 >= 2  # really in slabs
+    centre = np.array(np.nonzero(out > 0.5)).mean(axis=1)
+    world = ras.affine @ np.array([*centre, 1.0])
+    assert world[0] < 0
+    np.testing.assert_allclose(world[:3], marker[:3], atol=1.0)
