@@ -194,3 +194,25 @@ def test_overlays_follow_the_registration_of_the_sequence_shown(tmp_path: Path) 
 
     assert offset({"t2": moved}) < 1.0  # within a voxel (1 mm pixels)
     assert offset({}) > 3.0  # at the scanner's alignment the outline misses the blob
+
+
+def test_tasks_shown_on_one_sequence_share_its_resampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lacunes and WMH are both shown on FLAIR: FLAIR is brought onto the T1 grid once, not per task."""
+    import neurolesion.preprocess.resample as resample_module
+    from neurolesion.report.html import _task_figures
+
+    calls: list[tuple[int, ...]] = []
+    real = resample_module.resample
+
+    def counting(vol: Volume, *args: object, **kwargs: object) -> Volume:
+        calls.append(vol.shape)
+        return real(vol, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(resample_module, "resample", counting)
+    t1 = Volume(np.random.default_rng(0).random((12, 12, 12)), np.eye(4), name="t1")
+    flair = Volume(np.random.default_rng(1).random((10, 10, 6)), np.diag([1.2, 1.2, 2.0, 1.0]), name="flair")
+    labels = np.zeros(t1.shape, np.int32)
+    labels[4:7, 4:7, 4:7] = 1
+    figs = _task_figures({"t1": t1, "flair": flair}, "t1", {"wmh": labels, "lacune": labels}, None, {})
+    assert figs["wmh"]["sequence"] == figs["lacune"]["sequence"] == "flair"
+    assert calls == [flair.shape]

@@ -133,14 +133,18 @@ def _reference(summary: Mapping[str, Any], images: Mapping[str, Volume]) -> str:
     return name
 
 
+def _display_sequence(task: str, images: Mapping[str, Volume], reference: str) -> str:
+    """The sequence a task is shown on: the first of its `DISPLAY_SEQUENCES` present, else the reference."""
+    return next((s for s in DISPLAY_SEQUENCES.get(task, ()) if s in images), reference)
+
+
 def _display_image(
-    task: str, images: Mapping[str, Volume], reference: str, registration: Mapping[str, np.ndarray]
-) -> tuple[str, Volume]:
-    """The sequence to show a task on, brought onto the reference grid through its registration."""
+    name: str, images: Mapping[str, Volume], reference: str, registration: Mapping[str, np.ndarray]
+) -> Volume:
+    """Sequence `name`'s first channel brought onto the reference grid through its registration."""
     from neurolesion.preprocess.resample import Grid, resample
 
     ref = images[reference]
-    name = next((s for s in DISPLAY_SEQUENCES.get(task, ()) if s in images), reference)
     vol = images[name]
     vol = vol if vol.channels == 1 else vol.with_array(vol.array[:1])
     transform = registration.get(name)
@@ -148,7 +152,7 @@ def _display_image(
         transform = None
     if transform is not None or not vol.same_grid(ref):
         vol = resample(vol, Grid.of(ref), order="linear", transform=transform)
-    return name, vol
+    return vol
 
 
 def _task_figures(
@@ -163,8 +167,12 @@ def _task_figures(
     if brain is not None:
         shown = {"brain": np.asarray(brain).astype(np.int32), **shown}
     out: dict[str, dict[str, Any]] = {}
+    on_reference: dict[str, Volume] = {}  # tasks shown on the same sequence share one resampling
     for task, lab in shown.items():
-        name, vol = _display_image(task, images, reference, registration)
+        name = _display_sequence(task, images, reference)
+        if name not in on_reference:
+            on_reference[name] = _display_image(name, images, reference, registration)
+        vol = on_reference[name]
         colour = figures.TASK_COLOURS.get(task, (1.0, 0.3, 0.3))
         montage = figures.montage(vol, lab, colour, alpha=0.0 if task == "brain" else 0.35)
         thumbs = {} if task == "brain" else figures.lesion_thumbnails(vol, _first_ids(lab, MAX_ROWS), colour)
