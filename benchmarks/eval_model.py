@@ -11,6 +11,10 @@ precision; CMB: F1).
     neurolesion synth -t csvd --n 30 --seed 900000 -o data/test_csvd      # seeds never used in training
     python benchmarks/eval_model.py --model runs/wmh/best.pt --cases data/test_csvd --task wmh -o eval/wmh
 
+The figures, as the model card will hold them, also go to ``card_section.json`` in the output folder,
+under ``--card-section`` (default ``synthetic_test``): a second task of the same model, evaluated first
+with e.g. ``--card-section synthetic_test_lacune``, enters the card via ``--extra-evaluation``.
+
 With ``--release FILE.pt`` the evaluated model is then exported (`neurolesion.models.card.export_model`:
 weights, configuration and a card holding these figures, the command that produced them, any
 ``--extra-evaluation`` JSON files, e.g. real-scan results, and the ``--limitation`` lines), e.g. into
@@ -80,7 +84,16 @@ def main() -> None:
     ap.add_argument("--release", type=Path, help="export the evaluated model to this .pt file")
     ap.add_argument("--release-name", help="name of the released model (default: the checkpoint's)")
     ap.add_argument(
-        "--extra-evaluation", type=Path, action="append", default=[], help="JSON merged into the card"
+        "--extra-evaluation",
+        type=Path,
+        action="append",
+        default=[],
+        help="JSON merged into the card, e.g. another run's card_section.json",
+    )
+    ap.add_argument(
+        "--card-section",
+        default="synthetic_test",
+        help="name of this evaluation in the card and in the card_section.json written to --output",
     )
     ap.add_argument("--limitation", action="append", default=[], help="a known weakness, for the card")
     ap.add_argument(
@@ -147,24 +160,26 @@ def main() -> None:
     with atomic_path(args.output / "tables.md") as tmp:
         tmp.write_text(markdown + "\n")
     print(markdown)
-    if args.release:
-        metrics = summary["metrics"]
-        evaluation: dict[str, Any] = {
-            "synthetic_test": {
-                "cases": summary["n_cases"],
-                "folder": args.cases.name,
-                "dice": metrics.get("dice"),
-                "lesion_f1": metrics.get("lesion_f1"),
-                "hd95_mm": metrics.get("hd95_mm"),
-                "pooled_lesions": tables["pooled"],
-                "requirements": tables["requirements"],
-                "recall_by_size": tables["by_size"],
-                "recall_by_subtype": tables["by_subtype"],
-                "recall_by_region": tables["by_region"],
-                "hit_rule": f"{args.hit_rule} {args.distance_mm} mm",
-                "command": shlex.join(["python", *sys.argv]),
-            }
+    metrics = summary["metrics"]
+    evaluation: dict[str, Any] = {
+        args.card_section: {
+            "cases": summary["n_cases"],
+            "folder": args.cases.name,
+            "dice": metrics.get("dice"),
+            "lesion_f1": metrics.get("lesion_f1"),
+            "hd95_mm": metrics.get("hd95_mm"),
+            "pooled_lesions": tables["pooled"],
+            "requirements": tables["requirements"],
+            "recall_by_size": tables["by_size"],
+            "recall_by_subtype": tables["by_subtype"],
+            "recall_by_region": tables["by_region"],
+            "hit_rule": f"{args.hit_rule} {args.distance_mm} mm",
+            "command": shlex.join(["python", *sys.argv]),
         }
+    }
+    with atomic_path(args.output / "card_section.json") as tmp:
+        tmp.write_text(json.dumps(evaluation, indent=1))
+    if args.release:
         for extra in args.extra_evaluation:
             evaluation.update(json.loads(extra.read_text()))
         out = export_model(
