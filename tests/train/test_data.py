@@ -40,6 +40,26 @@ def test_class_balance_picks_rare_task_as_often() -> None:
     assert 0.35 < np.mean(hits) < 0.65
 
 
+def test_lesion_balance_centres_a_small_lesion_beside_a_large_one_as_often() -> None:
+    rng = np.random.default_rng(3)
+    case = blob_case(rng, (48, 48, 48), ("t2",), ("ccm",))
+    case.label[:] = 0
+    case.label[0, 4:24, 4:24, 4:24] = 1  # 8000 voxels
+    case.label[0, 40, 40, 40] = 1  # one voxel
+    case._foreground.clear()
+    case.image[:] = 0
+    case.image[0, 40, 40, 40] = 1  # marks the small lesion in a 1-voxel patch
+
+    def small_share(balanced: bool) -> float:
+        patches = [sample_patch(case, rng, (1, 1, 1), 1.0, lesion_balanced=balanced) for _ in range(200)]
+        assert all(p["label"].all() for p in patches)
+        return float(np.mean([p["image"][0, 0, 0, 0] == 1 for p in patches]))
+
+    assert [len(les) for les in case.lesions(0)] == [8000, 1]
+    assert small_share(balanced=False) < 0.05
+    assert 0.35 < small_share(balanced=True) < 0.65
+
+
 def test_patch_near_the_border_is_padded() -> None:
     case = blob_case(np.random.default_rng(3), (10, 10, 10), ("flair", "t1"), ("wmh",))
     p = sample_patch(case, np.random.default_rng(0), (16, 16, 16), lesion_prob=0.0)

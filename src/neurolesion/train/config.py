@@ -55,6 +55,9 @@ class SamplerConfig:
         synth_fraction: share of patches drawn from the simulator when ``mixed``.
         lesion_prob: probability that a patch centre lies in a lesion ("tumour sampling").
         class_balanced: choose the task first (uniformly among those with lesions), then its lesion voxel.
+        lesion_balanced: choose one of the task's lesions (26-connected components) uniformly, then its
+            voxel, so that a 3 mm lesion is centred as often as a 3 cm one in the same case; otherwise the
+            voxel is drawn among all the task's lesion voxels and large lesions take almost every centre.
         negative_prob: probability that a patch centre not on a lesion lies on a hard negative: the brain's
             2-voxel border with the anatomy regions ``negative_codes`` of a simulated case
             (``anatomy.nii.gz``), where partial volume mimics lesions; cases without it use any brain voxel.
@@ -79,6 +82,7 @@ class SamplerConfig:
     synth_fraction: float = 0.5
     lesion_prob: float = 0.5
     class_balanced: bool = True
+    lesion_balanced: bool = False
     negative_prob: float = 0.0
     negative_codes: tuple[int, ...] = (7, 8)
     negative_inside_codes: tuple[int, ...] = ()

@@ -5,7 +5,8 @@ Cases come from a folder written by ``neurolesion synth`` (or real annotated dat
 ``<seq>.nii.gz``, ``brain_mask.nii.gz``, ``<task>_labels.nii.gz``) or from `blob_case` (spheres in
 smooth noise, for tests and smoke runs). `sample_patch` draws one training patch: with probability
 ``lesion_prob`` its centre is a lesion voxel (class-balanced: the task is chosen first, uniformly among
-those with lesions), otherwise, with ``negative_prob``, a hard-negative voxel (the brain's border with the
+those with lesions; lesion-balanced: one of its lesions is chosen uniformly, then its voxel, so that
+small lesions next to a large one are centred as often), otherwise, with ``negative_prob``, a hard-negative voxel (the brain's border with the
 CSF in a simulated case's ``anatomy.nii.gz``, where partial volume mimics lesions), else any brain voxel.
 
 Example:
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cc3d
 import numpy as np
 import torch
 from scipy import ndimage
@@ -69,12 +71,25 @@ class CaseArrays:
     tissue: np.ndarray | None = field(default=None, repr=False)
     tissue_moments: np.ndarray | None = field(default=None, repr=False)
     _foreground: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _lesions: dict[int, list[np.ndarray]] = field(default_factory=dict, repr=False)
 
     def foreground(self, task: int) -> np.ndarray:
         """Flat indices of the lesion voxels of one task (computed once)."""
         if task not in self._foreground:
             self._foreground[task] = np.flatnonzero(self.label[task])
         return self._foreground[task]
+
+    def lesions(self, task: int) -> list[np.ndarray]:
+        """Flat indices of the voxels of each lesion (26-connected component) of one task (computed once)."""
+        if task not in self._lesions:
+            components = cc3d.connected_components(np.ascontiguousarray(self.label[task]), connectivity=26)
+            flat = components.ravel()
+            fg = self.foreground(task)
+            ids = flat[fg]
+            order = np.argsort(ids, kind="stable")
+            bounds = np.flatnonzero(np.diff(ids[order])) + 1
+            self._lesions[task] = np.split(fg[order], bounds) if fg.size else []
+        return self._lesions[task]
 
 
 def blob_case(
@@ -288,12 +303,17 @@ def _centre(
     lesion_prob: float,
     class_balanced: bool,
     negative_prob: float = 0.0,
+    lesion_balanced: bool = False,
 ) -> np.ndarray:
     shape = case.brain.shape
     if rng.random() < lesion_prob:
         tasks = [k for k in range(case.label.shape[0]) if case.foreground(k).size]
         if tasks:
-            if class_balanced:
+            if lesion_balanced:
+                chosen = [int(rng.choice(tasks))] if class_balanced else tasks
+                lesions = [les for k in chosen for les in case.lesions(k)]
+                fg = lesions[int(rng.integers(len(lesions)))]
+            elif class_balanced:
                 fg = case.foreground(int(rng.choice(tasks)))
             else:
                 fg = np.concatenate([case.foreground(k) for k in tasks])
@@ -312,6 +332,7 @@ def sample_patch(
     class_balanced: bool = True,
     one_sequence: bool = False,
     negative_prob: float = 0.0,
+    lesion_balanced: bool = False,
 ) -> Patch:
     """Cut one training patch from a case.
 
@@ -324,6 +345,8 @@ def sample_patch(
         one_sequence: the patch has a single channel: one of the case's present sequences, chosen at
             random (for contrast-agnostic `ModelConfig.any_input` networks).
         negative_prob: probability that a centre not on a lesion is a hard negative (``case.negatives``).
+        lesion_balanced: a lesion centre is drawn from a lesion chosen uniformly (``case.lesions``),
+            not from all lesion voxels at once.
 
     Returns:
         ``{"image": (C, *patch), "label": (K, *patch) uint8, "present": (C,) bool}`` (C = 1 with
@@ -331,7 +354,7 @@ def sample_patch(
         (label).
     """
     size = np.asarray(patch_size, int)
-    centre = _centre(case, rng, lesion_prob, class_balanced, negative_prob)
+    centre = _centre(case, rng, lesion_prob, class_balanced, negative_prob, lesion_balanced)
     channels = slice(None)
     if one_sequence:
         present = np.flatnonzero(case.present)

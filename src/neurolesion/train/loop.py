@@ -164,7 +164,14 @@ class TrainingData:
         case = self.cases[int(rng.integers(len(self.cases)))]
         m = self.cfg.model
         return sample_patch(
-            case, rng, m.patch_size, s.lesion_prob, s.class_balanced, m.any_input, s.negative_prob
+            case,
+            rng,
+            m.patch_size,
+            s.lesion_prob,
+            s.class_balanced,
+            m.any_input,
+            s.negative_prob,
+            s.lesion_balanced,
         )
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
