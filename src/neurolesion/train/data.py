@@ -83,12 +83,8 @@ class CaseArrays:
         """Flat indices of the voxels of each lesion (26-connected component) of one task (computed once)."""
         if task not in self._lesions:
             components = cc3d.connected_components(np.ascontiguousarray(self.label[task]), connectivity=26)
-            flat = components.ravel()
-            fg = self.foreground(task)
-            ids = flat[fg]
-            order = np.argsort(ids, kind="stable")
-            bounds = np.flatnonzero(np.diff(ids[order])) + 1
-            self._lesions[task] = np.split(fg[order], bounds) if fg.size else []
+            found = ndimage.value_indices(components.ravel(), ignore_value=0)
+            self._lesions[task] = [found[k][0] for k in sorted(found)]
         return self._lesions[task]
 
 
