@@ -59,6 +59,10 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+def _reject_constant(name: str) -> None:
+    raise AssertionError(f"summary.json holds {name}, which JSON parsers outside Python reject")
+
+
 def test_outputs_follow_the_contract_on_the_input_grid(
     phantom: Path, tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -84,7 +88,9 @@ def test_outputs_follow_the_contract_on_the_input_grid(
         rows = list(reader)
     labels = np.asarray(nib.load(str(out / "wmh_labels.nii.gz")).dataobj)
     assert sum(r["task"] == "wmh" for r in rows) == len(np.unique(labels[labels > 0]))
-    summary = json.loads((out / "summary.json").read_text())
+    # Strict JSON (browsers, jq): no bare NaN, although the unregistered reference has no NMI.
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=_reject_constant)
+    assert summary["registration"]["flair"]["nmi_before"] is None
     assert summary["input"]["reference"] == "flair"
     assert summary["tasks_run"] == ["brain", "wmh", "lacune", "epvs"]
     assert "cmb" in summary["tasks_skipped"] and "tumor" in summary["tasks_skipped"]

@@ -28,6 +28,7 @@ import neurolesion
 from neurolesion.analysis.table import LESION_COLUMNS
 from neurolesion.errors import InputError
 from neurolesion.io.case import Case, load_case
+from neurolesion.io.jsonsafe import json_safe
 from neurolesion.io.nifti import save_nifti, save_probability
 from neurolesion.registry import TASKS, expand_tasks, tasks_for_sequences
 
@@ -269,7 +270,8 @@ def segment(
             )
         # Last and once, with every timing (``timings_s`` is the clock's own dict); staging moves it whole.
         files["summary"] = stage / "summary.json"
-        files["summary"].write_text(json.dumps(summary, indent=2, default=str))
+        summary = json_safe(summary)  # what the file holds, the caller gets: None where no value
+        files["summary"].write_text(json.dumps(summary, indent=2, default=str, allow_nan=False))
     if progress is not None:
         progress("done", 1.0)
     return SegmentResult(out, summary, rows, {name: out / p.name for name, p in files.items()})

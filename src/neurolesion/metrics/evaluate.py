@@ -41,6 +41,7 @@ import numpy as np
 
 from neurolesion.errors import InputError
 from neurolesion.io.atomic import atomic_path
+from neurolesion.io.jsonsafe import json_safe
 from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.agreement import bland_altman, bootstrap_ci, icc, pearson, spearman
 from neurolesion.metrics.curves import LesionCurves, lesion_curves
@@ -301,18 +302,6 @@ def summarize(
     }
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def _plot(curves: LesionCurves, rows: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     import matplotlib
 
@@ -418,7 +407,7 @@ def evaluate_folders(
         rows.append({"case": case.name, **row})
         matches.append(match)
     curves = lesion_curves(matches)
-    summary = _json_safe(
+    summary = json_safe(
         {"task": task, "hit_rule": rule, "threshold": threshold, **summarize(rows, matches, curves, n_boot)}
     )
     if rule == "centroid":
@@ -429,7 +418,7 @@ def evaluate_folders(
         writer.writeheader()
         writer.writerows(rows)
     with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False))
     if plots:
         _plot(curves, rows, out)
     return summary
