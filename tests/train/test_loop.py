@@ -89,11 +89,17 @@ def test_simulator_stream_trains_and_validates_on_held_out_heads(tmp_path: Path)
     assert card.training_data["validation_stream_seed"] != card.training_data["stream_seed"]
 
 
-def test_cpu_bfloat16_trains_float32_weights(tmp_path: Path) -> None:
-    result = train(TrainConfig.from_mapping({**TINY, "cpu_bf16": True}), tmp_path)
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bfloat16_trains_float32_weights_and_only_where_native(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, native: bool
+) -> None:
+    monkeypatch.setattr("neurolesion.train.loop.native_bfloat16", lambda device: native)
+    with caplog.at_level("WARNING", logger="neurolesion.train.loop"):
+        result = train(TrainConfig.from_mapping({**TINY, "cpu_bf16": True}), tmp_path)
     weights = torch.load(result.last, weights_only=True)["state_dict"]
     assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
     assert all(h["loss"] == h["loss"] for h in result.history)  # no NaN loss
+    assert ("no native bfloat16" in caplog.text) is not native
 
 
 def test_init_weights_start_the_run_from_a_model(tmp_path: Path) -> None:
@@ -110,3 +116,25 @@ def test_init_weights_start_the_run_from_a_model(tmp_path: Path) -> None:
     other = {**TINY, "model": {**TINY["model"], "channels": [4, 4]}, "init_weights": str(first.last)}
     with pytest.raises(InputError, match="init_weights"):
         train(TrainConfig.from_mapping(other), tmp_path / "c")
+
+
+def test_init_weights_carry_the_convolutions_into_a_batch_norm_network(tmp_path: Path) -> None:
+    first = train(TrainConfig.from_mapping(TINY), tmp_path / "a")
+    batch_model = {**TINY["model"], "norm": "batch"}
+    cfg = {
+        **TINY,
+        "model": batch_model,
+        "steps": 1,
+        "val_every": 1,
+        "lr": 1e-12,
+        "init_weights": str(first.last),
+    }
+    tuned = train(TrainConfig.from_mapping(cfg), tmp_path / "b")
+    a = torch.load(first.last, weights_only=True)["state_dict"]
+    b = torch.load(tuned.last, weights_only=True)["state_dict"]
+    assert set(a) < set(b)  # the batch-norm layers add their affine and running statistics
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    assert any(k.endswith("running_var") for k in set(b) - set(a))
+    loaded = load_model(tuned.last)
+    assert loaded.config.norm == "batch"
+    assert not loaded.net.training

@@ -185,7 +185,7 @@ class TrainConfig:
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         amp: mixed precision on CUDA (float16 with loss scaling).
         cpu_bf16: bfloat16 autocast on the CPU (about 1.4x faster per step on CPUs with AVX512-BF16 or
-            AMX; much slower on CPUs without them, hence off by default).
+            AMX). Ignored, with a warning, on CPUs without them, where it is about 15x slower.
         sw_batch: windows per batch during validation inference.
         init_weights: a model file or checkpoint whose weights start the run (fine-tuning, or continuing
             a finished run with a new schedule); its configuration must build the same network.
