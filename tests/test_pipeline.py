@@ -16,7 +16,7 @@ from neurolesion.metrics import dice
 from neurolesion.models.card import ModelCard, export_model, save_model
 from neurolesion.models.config import ModelConfig
 from neurolesion.models.networks import build_network
-from neurolesion.pipeline import segment
+from neurolesion.pipeline import BOX_MARGIN_MM, segment
 from tests.conftest import write_nifti
 
 # An oblique, anisotropic, left-right flipped grid: outputs must come back on exactly this grid.
@@ -301,3 +301,45 @@ def test_precision_reaches_the_models_and_the_summary(
     with pytest.raises(InputError, match="precision 'fp16'"):
         segment(phantom, tmp_path / "bad", models={"wmh": tiny_models["wmh"]}, precision="fp16", **FAST)
     assert not (tmp_path / "bad").exists()
+
+
+def test_each_model_gets_the_normalisation_its_card_names(
+    phantom: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import neurolesion.infer.predict as predict
+    import neurolesion.preprocess.prepare as prepare_module
+
+    seen: dict[str, np.ndarray] = {}
+    made: list[prepare_module.Prepared] = []
+    real_predict, real_prepare = predict.predict_volume, prepare_module.prepare
+
+    def recording(model, image, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen[model.card.normalisation] = image
+        return real_predict(model, image, *args, **kwargs)
+
+    def keeping(*args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(real_prepare(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(predict, "predict_volume", recording)
+    monkeypatch.setattr(prepare_module, "prepare", keeping)
+    models = {}
+    for task, normalisation in (("wmh", "zscore-brain"), ("lacune", "median-brain")):
+        cfg = ModelConfig(
+            inputs=("flair", "t1"),
+            outputs=(task,),
+            channels=(4, 8),
+            res_units=0,
+            patch_size=(32, 32, 32),
+            normalisation=normalisation,
+        )
+        models[task] = save_model(
+            tmp_path / f"{task}.pt", build_network(cfg), cfg, ModelCard.for_config(task, cfg)
+        )
+    segment(phantom, tmp_path / "out", models=models, tasks=["wmh", "lacune"], **FAST)
+    (prepared,) = made
+    box = predict.mask_box(prepared.brain_mask, prepared.grid.spacing, BOX_MARGIN_MM)
+    for name in ("zscore-brain", "median-brain"):
+        expected = np.stack([prepared.normalised(name)[s][box] for s in ("flair", "t1")])
+        np.testing.assert_allclose(seen[name], expected, atol=1e-6)
+    assert not np.allclose(seen["zscore-brain"], seen["median-brain"], atol=0.1)

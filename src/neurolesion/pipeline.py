@@ -323,7 +323,10 @@ class _Models:
         if name not in self._predicted:
             prep = self.prepared
             image, present = stack_inputs(
-                prep.images, card.inputs, f"model {card.name} for {task}", card.required
+                prep.normalised(card.normalisation),
+                card.inputs,
+                f"model {card.name} for {task}",
+                card.required,
             )
             box = (slice(None), *mask_box(prep.brain_mask, prep.grid.spacing, BOX_MARGIN_MM))
             inside = predict_volume(

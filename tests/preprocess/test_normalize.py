@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from neurolesion.errors import InputError
-from neurolesion.preprocess.normalize import NORMALISATIONS, clip_percentiles, normaliser, normalize, zscore
+from neurolesion.preprocess.normalize import (
+    NORMALISATIONS,
+    clip_percentiles,
+    median_scale,
+    normaliser,
+    normalize,
+    zscore,
+)
 from neurolesion.volume import Volume
 
 
@@ -40,6 +47,31 @@ def test_empty_mask_and_constant_brain_are_input_errors(head: Volume) -> None:
 def test_normaliser_names_the_source_and_the_known_names() -> None:
     assert normaliser("percentile-nonzero") is NORMALISATIONS["percentile-nonzero"]
     with pytest.raises(
-        InputError, match=r"m\.pt: normalisation 'minmax' unknown; expected one of \['percentile"
+        InputError,
+        match=r"m\.pt: normalisation 'minmax' unknown; expected one of \['median-brain', 'percentile",
     ):
         normaliser("minmax", "m.pt")
+
+
+def test_median_scale_keeps_a_lesion_where_a_wider_brain_compresses_its_z_score() -> None:
+    rng = np.random.default_rng(0)
+    tissue = rng.normal(100.0, 5.0, (20, 20, 20))
+    tissue[:5] = 160.0  # a bright structure that widens the brain's spread
+    narrow, wide = tissue.copy(), tissue.copy()
+    wide[:5] = 220.0
+    for img in (narrow, wide):
+        img[10, 10, 10] = 130.0  # the lesion, 30 % above the median tissue
+    z = [zscore(Volume(a, np.eye(4))).data[10, 10, 10] for a in (narrow, wide)]
+    m = [median_scale(Volume(a, np.eye(4)), percentiles=(0, 100)).data[10, 10, 10] for a in (narrow, wide)]
+    assert z[1] < 0.7 * z[0]
+    assert m[0] == pytest.approx(m[1], abs=0.01)
+    assert m[0] == pytest.approx((130.0 / np.median(narrow) - 1) / 0.2, abs=0.01)
+    scaled = median_scale(Volume(3.0 * wide, np.eye(4)), percentiles=(0, 100)).data
+    assert np.allclose(scaled, median_scale(Volume(wide, np.eye(4)), percentiles=(0, 100)).data, atol=1e-5)
+    assert NORMALISATIONS["median-brain"] is median_scale
+
+
+def test_median_scale_refuses_an_image_without_positive_median() -> None:
+    v = Volume(np.zeros((4, 4, 4)) - 1.0, np.eye(4), name="t1.nii.gz")
+    with pytest.raises(InputError, match="t1.nii.gz: median intensity -1"):
+        median_scale(v)

@@ -57,6 +57,19 @@ def test_prepare_grid_images_mask_and_way_back() -> None:
     assert np.array_equal(prepared.to_native(on_model, order="nearest"), labels)
 
 
+def test_images_under_a_model_cards_normalisation() -> None:
+    prepared = prepare(_case(), spacing=(1.0, 1.0, 1.0), brain="test-phantom")
+    assert prepared.normalised("zscore-brain") is prepared.images
+    median = prepared.normalised("median-brain")
+    assert set(median) == {"flair", "t1"}
+    for seq, image in median.items():
+        assert image.shape == prepared.grid.shape and image.dtype == np.float32
+        assert abs(float(np.median(image[prepared.brain_mask]))) < 1e-3
+        assert np.corrcoef(image[prepared.brain_mask], prepared.images[seq][prepared.brain_mask])[0, 1] > 0.99
+    with pytest.raises(InputError, match="normalisation 'minmax' unknown"):
+        prepared.normalised("minmax")
+
+
 @pytest.mark.parametrize(
     ("array", "affine", "message"),
     [

@@ -27,7 +27,7 @@ from neurolesion.io.case import Case
 from neurolesion.io.nifti import check_geometry, check_intensities
 from neurolesion.preprocess.bias import n4_correct
 from neurolesion.preprocess.brain import extract_brain
-from neurolesion.preprocess.normalize import normalize
+from neurolesion.preprocess.normalize import normaliser, normalize
 from neurolesion.preprocess.orientation import axcodes, reorient
 from neurolesion.preprocess.registration import RigidTransform, head_mask, register_rigid
 from neurolesion.preprocess.resample import Grid, Order, grid_for_spacing, resample
@@ -61,6 +61,8 @@ class Prepared:
         reference: the reference sequence.
         native: sequence -> its native grid (as read), used by `to_native` and `to_sequence`.
         native_codes: sequence -> its native axis codes.
+        resampled: sequence -> (X, Y, Z) float32 on the model grid before normalisation, for models
+            trained with another normalisation (see `normalised`).
     """
 
     images: dict[str, np.ndarray]
@@ -72,6 +74,29 @@ class Prepared:
     reference: str
     native: dict[str, Grid] = field(default_factory=dict)
     native_codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    resampled: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def normalised(self, name: str) -> dict[str, np.ndarray]:
+        """The images under the normalisation a model card names (``images`` for ``zscore-brain``).
+
+        Args:
+            name: a name from `neurolesion.preprocess.normalize.NORMALISATIONS`.
+
+        Returns:
+            sequence -> (X, Y, Z) float32 on the model grid.
+
+        Raises:
+            InputError: an unknown name, or a Prepared made without its un-normalised images.
+        """
+        if name == "zscore-brain":
+            return self.images
+        normalise = normaliser(name)
+        if set(self.resampled) != set(self.images):
+            raise InputError(f"normalisation {name!r} needs the un-normalised images, which were not kept")
+        return {
+            seq: normalise(Volume(a, self.grid.affine, seq), self.brain_mask).data.astype(np.float32)
+            for seq, a in self.resampled.items()
+        }
 
     def to_sequence(self, array: np.ndarray, seq: str, *, order: Order = "linear") -> np.ndarray:
         """Map an (X, Y, Z) array on the model grid onto sequence `seq`'s native grid.
@@ -226,6 +251,7 @@ def prepare(
         timings=timings,
         warnings=warnings,
         reference=ref,
+        resampled={seq: volume.data for seq, volume in on_grid.items()},
         native={seq: Grid.of(volume) for seq, volume in case.images.items()},
         native_codes={seq: axcodes(volume) for seq, volume in case.images.items()},
     )
