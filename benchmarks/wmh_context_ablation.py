@@ -25,6 +25,13 @@ Experiments (``--experiments``):
   a cube of the real brain's white matter (``--cube`` voxels, soft edge, levelled to the host).
 - ``sim-patches``: the reverse, simulated lesions into the real brain with cubes of the first simulated
   host's white matter around each site (cubes overlap once they are wider than the 14-voxel site spacing).
+- ``norm-stats``: is it the network's instance normalisation? Every instance-norm layer normalises each
+  64-voxel window by that window's own feature statistics, so everything else in the window sets the
+  scale at which a small lesion's response arrives. Each simulated host is shifted onto the real grid
+  (brain centroids aligned) and the network run on it and on the real scan with every layer's per-window
+  statistics recorded; then each image is run with the other's statistics replayed window by window, and
+  with statistics averaged over all windows of the simulated hosts (as a batch norm would use), and the
+  lesions of 10-100 voxels of both read in place.
 
     python benchmarks/wmh_context_ablation.py --real ../shared/data/real-ms/cross_sectional/patient19 \\
         --brain-mask out/brain_mask.nii.gz --sim data/synth/test_csvd4 --experiments cross strip
@@ -48,6 +55,7 @@ import torch
 from scipy import ndimage as nd
 from skimage.exposure import match_histograms
 from skimage.filters import threshold_multiotsu
+from torch import nn
 
 from neurolesion.anatomy.labels import Tissue
 from neurolesion.infer.predict import Predictor, stack_inputs
@@ -177,6 +185,155 @@ class Model:
         return self.predictor(image, spacing, present)[0]
 
 
+#: What the swapped instance-norm layers do: "own" (ordinary), "record", "replay" or "fixed".
+NORM: dict[str, object] = {"mode": "own", "stats": {}, "fixed": {}}
+
+
+class StatsNorm(nn.Module):
+    """Instance norm (no affine) whose per-window statistics can be recorded, replayed or fixed.
+
+    The statistics live in the module-level `NORM` (the predictor deep-copies the network)."""
+
+    def __init__(self, key: str, eps: float) -> None:
+        super().__init__()
+        self.key, self.eps = key, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        mode, stats = NORM["mode"], NORM["stats"]
+        assert isinstance(stats, dict)
+        if mode == "replay":
+            mean, var = stats[self.key].pop(0)
+        elif mode == "fixed":
+            fixed = NORM["fixed"]
+            assert isinstance(fixed, dict)
+            mean, var = fixed[self.key]
+        else:
+            var, mean = torch.var_mean(xf, dim=(2, 3, 4), keepdim=True, unbiased=False)
+            if mode == "record":
+                stats.setdefault(self.key, []).append((mean, var))
+        return ((xf - mean) / torch.sqrt(var + self.eps)).to(x.dtype)
+
+
+def swap_norms(net: nn.Module) -> None:
+    """Replace every InstanceNorm3d of `net` by a `StatsNorm` in place."""
+    for pname, parent in list(net.named_modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.InstanceNorm3d):
+                setattr(parent, name, StatsNorm(f"{pname}.{name}", child.eps))
+
+
+def run_norm(model: Model, z: np.ndarray, spacing: Sequence[float], mode: str) -> np.ndarray:
+    NORM["mode"] = mode
+    try:
+        return model(z, spacing)
+    finally:
+        NORM["mode"] = "own"
+
+
+def align(h: Host, shape: tuple[int, ...], centre: np.ndarray) -> Host:
+    """`h` shifted onto a grid of `shape` with its brain centroid at `centre` (background outside)."""
+    shift = np.round(centre - np.argwhere(h.brain).mean(0)).astype(int)
+    src = tuple(slice(max(-d, 0), min(n, m - d)) for d, n, m in zip(shift, h.z.shape, shape, strict=True))
+    dst = tuple(slice(s.start + d, s.stop + d) for s, d in zip(src, shift, strict=True))
+
+    def moved(a: np.ndarray, fill: float) -> np.ndarray:
+        out = np.full(shape, fill, a.dtype)
+        out[dst] = a[src]
+        return out
+
+    bg = float(np.median(h.z[~h.brain]))
+    return Host(
+        h.name,
+        moved(h.z, bg),
+        moved(h.brain, 0),
+        moved(h.lesions, 0),
+        moved(h.wm, 0),
+        moved(h.gm, 0),
+        moved(h.raw, 0),
+        h.spacing,
+    )
+
+
+def in_place_row(name: str, prob: np.ndarray, lesions: np.ndarray) -> dict[str, object]:
+    """Maximum probability inside each of the lesions of 10-100 voxels of `lesions`, in place."""
+    lab, _ = label_lesions(lesions, connectivity=26)
+    sizes = np.bincount(lab.ravel())
+    ids = [i for i in range(1, len(sizes)) if 10 <= sizes[i] < 100]
+    pmax = np.asarray(nd.maximum(prob, lab, ids))
+    out: dict[str, object] = {
+        "host": name,
+        "n": len(ids),
+        "median_pmax": float(np.median(pmax)),
+        "above_0.5": int((pmax > 0.5).sum()),
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def norm_stats(model: Model, real: Host, hosts: Sequence[Host]) -> list[dict[str, object]]:
+    """The ``norm-stats`` experiment (see the module)."""
+    swap_norms(model.predictor.model.net)
+    centre = np.argwhere(real.brain).mean(0)
+    stats = NORM["stats"]
+    assert isinstance(stats, dict)
+    rows = []
+    run_norm(model, real.z, real.spacing, "record")
+    real_stats = {k: list(v) for k, v in stats.items()}
+    stats.clear()
+    rows.append(in_place_row("real lesions, own statistics", model(real.z, real.spacing), real.lesions))
+    pooled: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for h0 in hosts:
+        h = align(h0, real.z.shape, centre)
+        own = run_norm(model, h.z, real.spacing, "record")
+        sim_stats = {k: list(v) for k, v in stats.items()}
+        for k, v in sim_stats.items():
+            pooled.setdefault(k, []).extend(v)
+        rows.append(in_place_row(f"{h.name} lesions, own statistics", own, h.lesions))
+        stats.clear()
+        stats.update({k: list(v) for k, v in real_stats.items()})
+        rows.append(
+            in_place_row(
+                f"{h.name} lesions, real scan's statistics",
+                run_norm(model, h.z, real.spacing, "replay"),
+                h.lesions,
+            )
+        )
+        stats.clear()
+        stats.update(sim_stats)
+        rows.append(
+            in_place_row(
+                f"real lesions, {h.name}'s statistics",
+                run_norm(model, real.z, real.spacing, "replay"),
+                real.lesions,
+            )
+        )
+        stats.clear()
+    fixed = NORM["fixed"]
+    assert isinstance(fixed, dict)
+    for k, v in pooled.items():  # the pooled mean and variance of all windows (inside-brain and not)
+        means = torch.cat([m for m, _ in v]).mean(0, keepdim=True)
+        second = torch.cat([s + m**2 for m, s in v]).mean(0, keepdim=True)
+        fixed[k] = (means, second - means**2)
+    rows.append(
+        in_place_row(
+            "real lesions, pooled simulated statistics",
+            run_norm(model, real.z, real.spacing, "fixed"),
+            real.lesions,
+        )
+    )
+    for h0 in hosts:
+        h = align(h0, real.z.shape, centre)
+        rows.append(
+            in_place_row(
+                f"{h.name} lesions, pooled simulated statistics",
+                run_norm(model, h.z, real.spacing, "fixed"),
+                h.lesions,
+            )
+        )
+    return rows
+
+
 def row(name: str, prob: np.ndarray, cores: np.ndarray, contrasts: list[float]) -> dict[str, object]:
     ids = np.arange(1, len(contrasts) + 1)
     pmax = np.asarray(nd.maximum(prob, cores, ids))
@@ -262,7 +419,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--experiments",
         nargs="+",
         default=["cross"],
-        choices=["cross", "strip", "cortex", "real-cortex", "windows", "histogram", "patches", "sim-patches"],
+        choices=[
+            "cross",
+            "strip",
+            "cortex",
+            "real-cortex",
+            "windows",
+            "histogram",
+            "patches",
+            "sim-patches",
+            "norm-stats",
+        ],
     )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write the rows here")
@@ -339,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
+    if "norm-stats" in args.experiments:
+        rows += norm_stats(Model(args.model), real, chosen)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -8,7 +8,7 @@ import torch
 from neurolesion.errors import InputError
 from neurolesion.models.complexity import complexity, count_parameters
 from neurolesion.models.config import ARCHS, ModelConfig
-from neurolesion.models.networks import SCSE, build_network
+from neurolesion.models.networks import BATCH_NORM_MOMENTUM, SCSE, build_network
 
 
 def tiny(arch: str, **kw: object) -> ModelConfig:
@@ -71,3 +71,18 @@ def test_config_rejects_bad_values_with_clear_errors() -> None:
         ModelConfig.from_mapping({"arch": "resnet"})
     with pytest.raises(InputError, match="not a known sequence"):
         ModelConfig.from_mapping({"inputs": ["dwi"]})
+
+
+def test_batch_norm_makes_the_answer_depend_on_the_input_units_not_on_the_window() -> None:
+    """Instance norm rescales each window by its own statistics, so a window's answer cannot depend on its
+    intensity scale; batch norm at inference applies statistics fixed in training."""
+    x = torch.randn(2, 2, 12, 12, 12)
+    instance = build_network(tiny("unet", res_units=0)).eval()
+    assert torch.allclose(instance(3.0 * x), instance(x), atol=1e-4)
+    batch = build_network(tiny("unet", res_units=0, norm="batch"))
+    norms = [m for m in batch.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    assert norms and all(m.momentum == BATCH_NORM_MOMENTUM for m in norms)
+    batch.train()(x)
+    batch.eval()
+    assert not torch.allclose(batch(3.0 * x), batch(x), atol=1e-2)
+    assert torch.allclose(batch(x[:1]), batch(x)[:1], atol=1e-5)  # other windows in the batch change nothing

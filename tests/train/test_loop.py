@@ -120,7 +120,7 @@ def test_init_weights_start_the_run_from_a_model(tmp_path: Path) -> None:
 
 def test_init_weights_carry_the_convolutions_into_a_batch_norm_network(tmp_path: Path) -> None:
     first = train(TrainConfig.from_mapping(TINY), tmp_path / "a")
-    batch_model = {**TINY["model"], "norm": "batch"}
+    batch_model = {**TINY["model"], "norm": "batch", "normalisation": "median-brain"}
     cfg = {
         **TINY,
         "model": batch_model,
@@ -136,5 +136,5 @@ def test_init_weights_carry_the_convolutions_into_a_batch_norm_network(tmp_path:
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
     assert any(k.endswith("running_var") for k in set(b) - set(a))
     loaded = load_model(tuned.last)
-    assert loaded.config.norm == "batch"
+    assert (loaded.config.norm, loaded.config.normalisation) == ("batch", "median-brain")
     assert not loaded.net.training

@@ -24,6 +24,15 @@ from torch import nn
 
 from neurolesion.models.config import ModelConfig
 
+#: Batch-norm running statistics average about the last 100 training batches (PyTorch's default 0.1 keeps
+#: about 10): with two patches a batch, the statistics used at inference should not be those of the last few.
+BATCH_NORM_MOMENTUM = 0.01
+
+
+def _norm(cfg: ModelConfig) -> str | tuple[str, dict[str, float]]:
+    """MONAI's norm argument for the configured layer."""
+    return ("batch", {"momentum": BATCH_NORM_MOMENTUM}) if cfg.norm == "batch" else cfg.norm
+
 
 def _conv(cfg: ModelConfig, cin: int, cout: int, stride: int = 1, kernel: int | None = None) -> nn.Module:
     """Convolution + norm + PReLU (+ dropout) as configured."""
@@ -33,7 +42,7 @@ def _conv(cfg: ModelConfig, cin: int, cout: int, stride: int = 1, kernel: int | 
         cout,
         strides=stride,
         kernel_size=kernel or cfg.kernel_size,
-        norm=cfg.norm,
+        norm=_norm(cfg),
         dropout=cfg.dropout or None,
         padding=0 if kernel == 2 else None,
     )
@@ -42,7 +51,15 @@ def _conv(cfg: ModelConfig, cin: int, cout: int, stride: int = 1, kernel: int | 
 def _up(cfg: ModelConfig, cin: int, cout: int) -> nn.Module:
     """Transposed 2x2x2 convolution doubling the spatial size, + norm + PReLU."""
     return Convolution(
-        3, cin, cout, strides=2, kernel_size=2, is_transposed=True, norm=cfg.norm, padding=0, output_padding=0
+        3,
+        cin,
+        cout,
+        strides=2,
+        kernel_size=2,
+        is_transposed=True,
+        norm=_norm(cfg),
+        padding=0,
+        output_padding=0,
     )
 
 
@@ -56,7 +73,7 @@ def _block(cfg: ModelConfig, cin: int, cout: int, stride: int = 1) -> nn.Module:
             strides=stride,
             kernel_size=cfg.kernel_size,
             subunits=cfg.res_units + 1,
-            norm=cfg.norm,
+            norm=_norm(cfg),
             dropout=cfg.dropout or None,
         )
     return _conv(cfg, cin, cout, stride)
@@ -220,7 +237,7 @@ def build_network(cfg: ModelConfig) -> nn.Module:
             kernel_size=cfg.kernel_size,
             up_kernel_size=cfg.kernel_size,
             num_res_units=cfg.res_units,
-            norm=cfg.norm,
+            norm=_norm(cfg),
             dropout=cfg.dropout,
         )
     if cfg.arch == "vnet":

@@ -456,10 +456,12 @@ def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
 
 
 def _init_weights(net: torch.nn.Module, cfg: TrainConfig) -> None:
-    """Start from the weights of `cfg.init_weights` (a model file or checkpoint of the same network)."""
+    """Start from the weights of `cfg.init_weights` (a model file or checkpoint of the same network, which
+    may differ in its norm layers and input normalisation)."""
     source = load_model(str(cfg.init_weights))
     theirs, ours = to_mapping(source.config), to_mapping(cfg.model)
-    if {**theirs, "norm": None} != {**ours, "norm": None}:
+    free = {"norm": None, "normalisation": None}  # they change no weight's shape
+    if {**theirs, **free} != {**ours, **free}:
         raise InputError(
             f"{cfg.init_weights}: init_weights hold a {source.config.arch} with another configuration; "
             f"expected the run's model section ({cfg.model.arch}, inputs {list(cfg.model.inputs)}, "
