@@ -32,6 +32,10 @@ Experiments (``--experiments``):
   statistics recorded; then each image is run with the other's statistics replayed window by window, and
   with statistics averaged over all windows of the simulated hosts (as a batch norm would use), and the
   lesions of 10-100 voxels of both read in place.
+- ``csf-stats``: the real scan's own lesions with its FLAIR z-scored over the brain mask less its CSF
+  (`neurolesion.preprocess.normalize.parenchyma` on its T2, FLAIR and T1; and the FLAIR's darkest
+  3-class Otsu class alone), as the simulated training images were: the simulator's brain mask holds no
+  extra-cerebral CSF, a brain-extraction mask does.
 
     python benchmarks/wmh_context_ablation.py --real ../shared/data/real-ms/cross_sectional/patient19 \\
         --brain-mask out/brain_mask.nii.gz --sim data/synth/test_csvd4 --experiments cross strip
@@ -61,7 +65,7 @@ from neurolesion.anatomy.labels import Tissue
 from neurolesion.infer.predict import Predictor, stack_inputs
 from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.lesionwise import label_lesions
-from neurolesion.preprocess.normalize import normalize
+from neurolesion.preprocess.normalize import normalize, parenchyma
 from neurolesion.train.data import case_folders
 from neurolesion.volume import Volume
 
@@ -429,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "patches",
             "sim-patches",
             "norm-stats",
+            "csf-stats",
         ],
     )
     ap.add_argument("--threads", type=int, default=1)
@@ -486,6 +491,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "windows" in args.experiments:
         for window in (32, 64, 128):
             in_place[f"real lesions in place, windows of {window}"] = (real.z, Model(args.model, window))
+    if "csf-stats" in args.experiments:
+        seqs = {s: load_nifti(args.real / f"{s.upper()}.nii.gz").data for s in ("t2", "flair", "t1")}
+        flair_dark = real.brain & (real.raw < threshold_multiotsu(real.raw[real.brain], 3)[0])
+        for name, stats in (
+            ("brain mask", real.brain),
+            ("brain mask less its CSF (parenchyma: T2 rule)", parenchyma(seqs, real.brain)),
+            ("brain mask less the FLAIR's darkest class", real.brain & ~flair_dark),
+        ):
+            in_place[f"real lesions in place, z-score over the {name}"] = (zscore(real.raw, stats), model)
     if "histogram" in args.experiments:
         for h in chosen:
             z = real.z.copy()

@@ -12,6 +12,7 @@ from neurolesion.preprocess.normalize import (
     median_scale,
     normaliser,
     normalize,
+    parenchyma,
     zscore,
 )
 from neurolesion.volume import Volume
@@ -75,3 +76,40 @@ def test_median_scale_refuses_an_image_without_positive_median() -> None:
     v = Volume(np.zeros((4, 4, 4)) - 1.0, np.eye(4), name="t1.nii.gz")
     with pytest.raises(InputError, match="t1.nii.gz: median intensity -1"):
         median_scale(v)
+
+
+def _brain_with_csf() -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """A ball of tissue in a shell of CSF: bright on T2, dark on FLAIR and T1."""
+    rng = np.random.default_rng(0)
+    x, y, z = np.ogrid[:40, :40, :40]
+    r = np.sqrt((x - 20.0) ** 2 + (y - 20.0) ** 2 + (z - 20.0) ** 2)
+    brain, csf = r < 18, (r >= 15) & (r < 18)
+    grey = brain & ~csf & (x < 20)
+
+    def image(tissue: float, grey_value: float, fluid: float) -> np.ndarray:
+        a = np.where(csf, fluid, np.where(grey, grey_value, tissue)) + rng.normal(0, 3, r.shape)
+        return np.where(brain, a, 0.0)
+
+    return {"t2": image(100, 120, 400), "flair": image(100, 110, 20), "t1": image(100, 80, 30)}, brain, csf
+
+
+def test_parenchyma_is_the_brain_less_its_csf_from_the_first_sequence_that_shows_it() -> None:
+    images, brain, csf = _brain_with_csf()
+    for present in (["t2", "flair", "t1"], ["flair", "t1"], ["t1"]):
+        kept = parenchyma({s: images[s] for s in present}, brain)
+        assert np.array_equal(kept, brain & ~csf), present
+    assert np.array_equal(parenchyma({"swi": images["t2"]}, brain), brain)  # no sequence it trusts for CSF
+    flat = {"t2": np.where(brain, 100.0, 0.0)}
+    assert np.array_equal(parenchyma(flat, brain), brain)
+
+
+def test_normalising_over_the_parenchyma_undoes_what_the_csf_in_a_mask_does_to_z_scores() -> None:
+    images, brain, _ = _brain_with_csf()
+    flair = Volume(images["flair"], np.eye(4))
+    lesion_value = 130.0
+    over_brain = (lesion_value - images["flair"][brain].mean()) / images["flair"][brain].std()
+    tissue = parenchyma(images, brain)
+    z = normalize(flair.with_array(np.where(brain, images["flair"], 0.0)), tissue).data
+    assert abs(float(z[tissue].mean())) < 1e-3
+    over_tissue = (lesion_value - images["flair"][tissue].mean()) / images["flair"][tissue].std()
+    assert over_tissue > 2 * over_brain  # the CSF had compressed the lesion's z-score

@@ -39,7 +39,8 @@ def test_prepare_grid_images_mask_and_way_back() -> None:
     assert set(prepared.images) == {"flair", "t1"}
     for image in prepared.images.values():
         assert image.shape == prepared.grid.shape and image.dtype == np.float32
-        assert abs(float(image[prepared.brain_mask].mean())) < 1e-3
+        assert abs(float(image[prepared.statistics].mean())) < 1e-3
+    assert not (prepared.statistics & ~prepared.brain_mask).any()
     assert prepared.registration["t1"].rotation_deg < 1.0
     assert {"bias", "register", "brain", "normalize"} <= set(prepared.timings)
     # back to the reference's native grid (LPS, 2 mm): exact shape and orientation
@@ -64,7 +65,7 @@ def test_images_under_a_model_cards_normalisation() -> None:
     assert set(median) == {"flair", "t1"}
     for seq, image in median.items():
         assert image.shape == prepared.grid.shape and image.dtype == np.float32
-        assert abs(float(np.median(image[prepared.brain_mask]))) < 1e-3
+        assert abs(float(np.median(image[prepared.statistics]))) < 1e-3
         assert np.corrcoef(image[prepared.brain_mask], prepared.images[seq][prepared.brain_mask])[0, 1] > 0.99
     with pytest.raises(InputError, match="normalisation 'minmax' unknown"):
         prepared.normalised("minmax")

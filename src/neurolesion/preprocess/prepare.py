@@ -27,7 +27,7 @@ from neurolesion.io.case import Case
 from neurolesion.io.nifti import check_geometry, check_intensities
 from neurolesion.preprocess.bias import n4_correct
 from neurolesion.preprocess.brain import extract_brain
-from neurolesion.preprocess.normalize import normaliser, normalize
+from neurolesion.preprocess.normalize import normaliser, normalize, parenchyma
 from neurolesion.preprocess.orientation import axcodes, reorient
 from neurolesion.preprocess.registration import RigidTransform, head_mask, register_rigid
 from neurolesion.preprocess.resample import Grid, Order, grid_for_spacing, resample
@@ -51,7 +51,7 @@ class Prepared:
     """What the models get from `prepare`, and the way back to the input grids.
 
     Attributes:
-        images: sequence -> (X, Y, Z) float32 on the model grid, z-scored inside the brain.
+        images: sequence -> (X, Y, Z) float32 on the model grid, z-scored with the brain's tissue statistics.
         brain_mask: bool (X, Y, Z) on the model grid.
         grid: the model grid (the reference sequence in RAS at the requested spacing).
         registration: sequence -> rigid transform (model-grid world point -> that sequence's world point)
@@ -63,6 +63,8 @@ class Prepared:
         native_codes: sequence -> its native axis codes.
         resampled: sequence -> (X, Y, Z) float32 on the model grid before normalisation, for models
             trained with another normalisation (see `normalised`).
+        statistics_mask: where the normalisation statistics come from: the brain mask less its CSF
+            (`neurolesion.preprocess.normalize.parenchyma`); None: the brain mask.
     """
 
     images: dict[str, np.ndarray]
@@ -75,6 +77,12 @@ class Prepared:
     native: dict[str, Grid] = field(default_factory=dict)
     native_codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     resampled: dict[str, np.ndarray] = field(default_factory=dict)
+    statistics_mask: np.ndarray | None = None
+
+    @property
+    def statistics(self) -> np.ndarray:
+        """The mask the normalisation statistics come from."""
+        return self.brain_mask if self.statistics_mask is None else self.statistics_mask
 
     def normalised(self, name: str) -> dict[str, np.ndarray]:
         """The images under the normalisation a model card names (``images`` for ``zscore-brain``).
@@ -94,7 +102,7 @@ class Prepared:
         if set(self.resampled) != set(self.images):
             raise InputError(f"normalisation {name!r} needs the un-normalised images, which were not kept")
         return {
-            seq: normalise(Volume(a, self.grid.affine, seq), self.brain_mask).data.astype(np.float32)
+            seq: normalise(Volume(a, self.grid.affine, seq), self.statistics).data.astype(np.float32)
             for seq, a in self.resampled.items()
         }
 
@@ -239,7 +247,8 @@ def prepare(
     with _timed(timings, "brain"):
         mask = extract_brain(on_grid, brain)
     with _timed(timings, "normalize"):
-        images = {seq: normalize(volume, mask).data for seq, volume in on_grid.items()}
+        statistics = parenchyma({seq: volume.data for seq, volume in on_grid.items()}, mask)
+        images = {seq: normalize(volume, statistics).data for seq, volume in on_grid.items()}
     for message in warnings:
         log.warning(message)
     log.info("prepared %s on %s grid %s: %s", case.sequences, ref, grid.shape, timings)
@@ -252,6 +261,7 @@ def prepare(
         warnings=warnings,
         reference=ref,
         resampled={seq: volume.data for seq, volume in on_grid.items()},
+        statistics_mask=statistics,
         native={seq: Grid.of(volume) for seq, volume in case.images.items()},
         native_codes={seq: axcodes(volume) for seq, volume in case.images.items()},
     )
