@@ -7,8 +7,8 @@ mismatch that compresses every z-value. This benchmark runs the pre-processing o
 simulated case (N4, registration, deepbet) and then one model with the statistics from three masks:
 
 - ``brain``: deepbet's mask (what `segment` did before);
-- ``parenchyma``: deepbet's mask less its CSF (`neurolesion.preprocess.normalize.parenchyma`, what it
-  does now);
+- ``parenchyma``: deepbet's mask less its CSF (`Prepared.statistics`, from
+  `neurolesion.preprocess.normalize.parenchyma`: what it does now);
 - ``truth``: the simulator's brain mask (the training convention; simulated cases only).
 
 Labels follow the model card (operating point, TTA), as in `segment`, and are scored on the case's grid
@@ -36,11 +36,9 @@ from neurolesion.metrics.lesionwise import match_lesions
 from neurolesion.metrics.overlap import dice
 from neurolesion.models.card import load_model, shipped_models
 from neurolesion.pipeline import BOX_MARGIN_MM
-from neurolesion.preprocess.normalize import normaliser, parenchyma
 from neurolesion.preprocess.prepare import prepare
 from neurolesion.preprocess.resample import resample
 from neurolesion.train.data import case_folders
-from neurolesion.volume import Volume
 
 SEQUENCES = ("flair", "t1", "t2", "t1c", "t2star", "swi")
 
@@ -58,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     name = args.model or next(c.name for c in shipped_models() if args.task in c.tasks)
     model = load_model(name)
     card = model.card
-    normalise = normaliser(card.normalisation, model.source)
     args.output.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for folder in case_folders(args.cases)[: args.n]:
@@ -73,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         masks = {
             "brain": prep.brain_mask,
-            "parenchyma": parenchyma(prep.resampled, prep.brain_mask),
+            "parenchyma": prep.statistics,  # what prepare() took them from
             "truth": on_model.data > 0.5,
         }
         box = (slice(None), *mask_box(prep.brain_mask, prep.grid.spacing, BOX_MARGIN_MM))
@@ -81,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         spacing = tuple(float(s) for s in truth.spacing)
         row: dict[str, Any] = {"case": folder.name, "truth_lesions": int(len(np.unique(truth.data)) - 1)}
         for name, stats in masks.items():
-            images = {
-                seq: normalise(Volume(a, prep.grid.affine, seq), stats).data
-                for seq, a in prep.resampled.items()
-            }
+            images = prep.normalised(card.normalisation, stats)
             image, present = stack_inputs(images, card.inputs, card.name, card.required)
             inside = predict_volume(model, image[box], prep.grid.spacing, present)
             prob = np.zeros((inside.shape[0], *image.shape[1:]), np.float32)

@@ -67,6 +67,8 @@ def test_images_under_a_model_cards_normalisation() -> None:
         assert image.shape == prepared.grid.shape and image.dtype == np.float32
         assert abs(float(np.median(image[prepared.statistics]))) < 1e-3
         assert np.corrcoef(image[prepared.brain_mask], prepared.images[seq][prepared.brain_mask])[0, 1] > 0.99
+    over_brain = prepared.normalised("zscore-brain", prepared.brain_mask)  # statistics from another mask
+    assert abs(float(over_brain["flair"][prepared.brain_mask].mean())) < 1e-3
     with pytest.raises(InputError, match="normalisation 'minmax' unknown"):
         prepared.normalised("minmax")
 

@@ -84,11 +84,12 @@ class Prepared:
         """The mask the normalisation statistics come from."""
         return self.brain_mask if self.statistics_mask is None else self.statistics_mask
 
-    def normalised(self, name: str) -> dict[str, np.ndarray]:
+    def normalised(self, name: str, statistics: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The images under the normalisation a model card names (``images`` for ``zscore-brain``).
 
         Args:
             name: a name from `neurolesion.preprocess.normalize.NORMALISATIONS`.
+            statistics: another mask to take the statistics from (default: `statistics`).
 
         Returns:
             sequence -> (X, Y, Z) float32 on the model grid.
@@ -96,13 +97,14 @@ class Prepared:
         Raises:
             InputError: an unknown name, or a Prepared made without its un-normalised images.
         """
-        if name == "zscore-brain":
+        if name == "zscore-brain" and statistics is None:
             return self.images
         normalise = normaliser(name)
+        mask = self.statistics if statistics is None else statistics
         if set(self.resampled) != set(self.images):
             raise InputError(f"normalisation {name!r} needs the un-normalised images, which were not kept")
         return {
-            seq: normalise(Volume(a, self.grid.affine, seq), self.statistics).data.astype(np.float32)
+            seq: normalise(Volume(a, self.grid.affine, seq), mask).data.astype(np.float32)
             for seq, a in self.resampled.items()
         }
 

@@ -455,6 +455,10 @@ def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
     return out
 
 
+#: Layers whose parameters `init_weights` may leave behind or start new when the norm changes.
+NORM_LAYERS = (torch.nn.BatchNorm3d, torch.nn.InstanceNorm3d)
+
+
 def _init_weights(net: torch.nn.Module, cfg: TrainConfig) -> None:
     """Start from the weights of `cfg.init_weights` (a model file or checkpoint of the same network, which
     may differ in its norm layers and input normalisation)."""
@@ -471,18 +475,15 @@ def _init_weights(net: torch.nn.Module, cfg: TrainConfig) -> None:
         net.load_state_dict(source.net.state_dict())
     else:  # e.g. instance -> batch norm: the convolutions carry over, the norm layers start as new
         result = net.load_state_dict(source.net.state_dict(), strict=False)
-        stray = [k for k in [*result.missing_keys, *result.unexpected_keys] if not _is_norm_key(net, k)]
+        norms = {name for name, m in net.named_modules() if isinstance(m, NORM_LAYERS)}
+        stray = [
+            k for k in [*result.missing_keys, *result.unexpected_keys] if k.rsplit(".", 1)[0] not in norms
+        ]
         if stray:
             raise InputError(f"{cfg.init_weights}: weights do not fit the run's network ({stray[:3]})")
     log.info(
         "initialised %s from %s (norm %s -> %s)", cfg.name, cfg.init_weights, theirs["norm"], ours["norm"]
     )
-
-
-def _is_norm_key(net: torch.nn.Module, key: str) -> bool:
-    """Whether a state-dict key belongs to a normalisation layer of `net`."""
-    module = dict(net.named_modules()).get(key.rsplit(".", 1)[0])
-    return isinstance(module, torch.nn.modules.batchnorm._NormBase)
 
 
 def _restore(
