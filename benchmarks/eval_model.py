@@ -106,6 +106,11 @@ def main() -> None:
         "--min-confidence", type=float, help="operating point for the task (chosen on validation cases)"
     )
     ap.add_argument(
+        "--threshold",
+        type=float,
+        help="voxel probability threshold for the task (chosen on validation cases)",
+    )
+    ap.add_argument(
         "--tta",
         action=argparse.BooleanOptionalAction,
         help="mirror test-time augmentation, 8 mirrorings (default: as the model card says)",
@@ -115,7 +120,11 @@ def main() -> None:
     model = load_model(args.model)
     point = {
         k: v
-        for k, v in (("min_size_mm3", args.min_size_mm3), ("min_confidence", args.min_confidence))
+        for k, v in (
+            ("min_size_mm3", args.min_size_mm3),
+            ("min_confidence", args.min_confidence),
+            ("threshold", args.threshold),
+        )
         if v is not None
     }
     if point:  # evaluate (and release) with this operating point in the card

@@ -4,9 +4,11 @@ Predicts every case once (probability maps), then sweeps `postprocess`'s ``min_s
 ``min_confidence`` and reports, for each pair, the pooled lesion-wise precision, recall and F1 (hit rule
 as in `eval_model.py`) and the mean Dice over the cases that hold lesions. The rule: the pair with the best
 F1; among pairs within ``--tolerance`` of it, the smallest size floor, then the lowest confidence floor
-(the most sensitive of the nearly-best). Use cases the model never trained on and that are NOT the test
-set (a training fold's validation cases, or freshly simulated tuning cases with their own seeds), then
-pass the choice to `eval_model.py --min-size-mm3 --min-confidence`:
+(the most sensitive of the nearly-best). With ``--thresholds``, the voxel probability threshold is then
+chosen at that pair: the best mean Dice among the thresholds within ``--tolerance`` of their best F1. Use
+cases the model never trained on and that are NOT the test set (a training fold's validation cases, or
+freshly simulated tuning cases with their own seeds), then pass the choice to `eval_model.py
+--min-size-mm3 --min-confidence [--threshold]`:
 
     neurolesion synth -t tumor --n 8 --seed 131000 -o data/synth/tune_tumor -s t1c -s flair
     python benchmarks/operating_point.py --model runs/tumor/best.pt --cases data/synth/tune_tumor \
@@ -41,6 +43,7 @@ def sweep(
     confidences: tuple[float, ...],
     rule: str,
     distance_mm: float,
+    threshold: float = 0.5,
 ) -> list[dict[str, float]]:
     """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair."""
     rows = []
@@ -49,7 +52,9 @@ def sweep(
             tp = fp = fn = 0
             dices = []
             for prob, truth, brain, spacing in cases:
-                labels, _ = postprocess(prob, spacing, brain, min_size_mm3=size, min_confidence=conf)
+                labels, _ = postprocess(
+                    prob, spacing, brain, threshold=threshold, min_size_mm3=size, min_confidence=conf
+                )
                 m = match_lesions(labels, truth, spacing=spacing, rule=rule, distance_mm=distance_mm)
                 tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
                 if truth.any():
@@ -58,6 +63,7 @@ def sweep(
             f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
             rows.append(
                 {
+                    "threshold": threshold,
                     "min_confidence": conf,
                     "min_size_mm3": size,
                     "dice": float(np.mean(dices)) if dices else float("nan"),
@@ -80,6 +86,15 @@ def choose(rows: list[dict[str, float]], tolerance: float) -> dict[str, float]:
     return min(near, key=lambda r: (r["min_size_mm3"], r["min_confidence"]))
 
 
+def choose_threshold(rows: list[dict[str, float]], tolerance: float) -> dict[str, float]:
+    """Among one (size, confidence) pair's rows at several voxel thresholds, the one with the best mean
+    Dice whose F1 is within ``tolerance`` of the best F1 (the threshold moves the lesions' borders more
+    than their count; ties go to the threshold nearest 0.5)."""
+    best = max(r["f1"] for r in rows)
+    near = [r for r in rows if r["f1"] >= best - tolerance]
+    return max(near, key=lambda r: (r["dice"], -abs(r["threshold"] - 0.5)))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -94,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         "--tta",
         action=argparse.BooleanOptionalAction,
         help="mirror test-time augmentation, 8 mirrorings (default: as the model card says)",
+    )
+    ap.add_argument(
+        "--thresholds",
+        type=float,
+        nargs="+",
+        default=[0.5],
+        help="voxel probability thresholds tried at the chosen pair (default 0.5 only)",
     )
     args = ap.parse_args(argv)
     model = load_model(args.model)
@@ -110,6 +132,21 @@ def main(argv: list[str] | None = None) -> int:
         cases.append((prob.data, truth.data, brain, tuple(float(s) for s in truth.spacing)))
     rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm)
     chosen = choose(rows, args.tolerance)
+    by_threshold = [
+        sweep(
+            cases,
+            (chosen["min_size_mm3"],),
+            (chosen["min_confidence"],),
+            args.hit_rule,
+            args.distance_mm,
+            threshold,
+        )[0]
+        for threshold in args.thresholds
+        if threshold != 0.5
+    ]
+    by_threshold = sorted([chosen, *by_threshold], key=lambda r: r["threshold"]) if by_threshold else []
+    if by_threshold:
+        chosen = choose_threshold(by_threshold, args.tolerance)
     lines = [
         "| min confidence | min size mm3 | Dice | precision | recall | F1 |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -119,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['recall']:.3f} | {r['f1']:.3f} |"
         for r in rows
     ]
+    if by_threshold:
+        lines += ["", "| voxel threshold | Dice | precision | recall | F1 |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"| {r['threshold']:g} | {r['dice']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
+            for r in by_threshold
+        ]
     report: dict[str, Any] = {
         "model": args.model,
         "cases": [c.name for c in case_folders(args.cases)],
@@ -127,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "distance_mm": args.distance_mm,
         "tolerance": args.tolerance,
         "rows": rows,
+        "threshold_rows": by_threshold,
         "chosen": chosen,
     }
     (out / "operating_point.json").write_text(json.dumps(report, indent=2))
@@ -134,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.write(
         f"chosen: --min-size-mm3 {chosen['min_size_mm3']:g} --min-confidence {chosen['min_confidence']:g} "
-        f"(F1 {chosen['f1']:.3f}, Dice {chosen['dice']:.3f})\n"
+        + (f"--threshold {chosen['threshold']:g} " if by_threshold else "")
+        + f"(F1 {chosen['f1']:.3f}, Dice {chosen['dice']:.3f})\n"
     )
     return 0
 

@@ -430,7 +430,9 @@ def predict(
         ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
-    threshold: Annotated[float, typer.Option(help="Probability threshold.")] = 0.5,
+    threshold: Annotated[
+        float | None, typer.Option(help="Probability threshold (default: the model card's, else 0.5).")
+    ] = None,
     min_size: Annotated[float, typer.Option("--min-size", help="Smallest lesion kept, mm3.")] = 0.0,
     precision: Annotated[str, typer.Option(help=_PRECISION_HELP)] = "auto",
 ) -> None:

@@ -1,4 +1,4 @@
-"""`predict_files`: the card's confidence floor is taken on the model grid, as `segment` takes it."""
+"""`predict_files`: the card's operating point (confidence floor on the model grid, voxel threshold)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from neurolesion.errors import InputError
 from neurolesion.infer import files
 from neurolesion.models.card import ModelCard, load_model, save_model
 from neurolesion.models.config import ModelConfig
@@ -43,3 +44,27 @@ def test_confidence_floor_applies_on_the_model_grid(tmp_path: Path, monkeypatch:
     assert summary["tasks"]["wmh"]["count"] == 1
     assert labels[5, 5, 1] == 1 and labels[13, 13, 3] == 0
     assert summary["tasks"]["wmh"]["confidence"]["1"] == pytest.approx(0.79, abs=0.01)
+
+
+def test_voxel_threshold_comes_from_the_card_unless_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = np.random.default_rng(1).normal(100, 10, (12, 12, 12)).astype(np.float32)
+    write_nifti(tmp_path / "case" / "flair.nii.gz", image)
+    prob_model = np.zeros((1, 12, 12, 12), np.float32)
+    prob_model[0, 3:9, 3:9, 3:9] = 0.45  # a faint rim...
+    prob_model[0, 5:7, 5:7, 5:7] = 0.95  # ...around a sure core
+    monkeypatch.setattr(files, "predict_volume", lambda *a, **k: prob_model)
+
+    def volume(threshold: float | None, card_threshold: float | None) -> int:
+        point = {} if card_threshold is None else {"wmh": {"threshold": card_threshold}}
+        card = replace(ModelCard.for_config("m", CFG), postprocess=point)
+        model = load_model(save_model(tmp_path / "m.pt", build_network(CFG), CFG, card))
+        files.predict_files(model, tmp_path / "case", tmp_path / "out", threshold=threshold)
+        return int((np.asarray(nib.load(str(tmp_path / "out" / "wmh_labels.nii.gz")).dataobj) > 0).sum())
+
+    assert volume(None, None) == 8  # 0.5 by default: the core
+    assert volume(None, 0.4) == 216  # the card's 0.4: core and rim
+    assert volume(0.5, 0.4) == 8  # the caller wins
+    with pytest.raises(InputError, match="threshold 1.5"):
+        volume(1.5, None)

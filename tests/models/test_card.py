@@ -83,14 +83,20 @@ def test_export_completes_the_card_and_drops_training_state(tmp_path: Path) -> N
 
 def test_card_operating_point_raises_the_registry_minimum_and_is_released(tmp_path: Path) -> None:
     card = ModelCard.for_config("cmb-run", CFG)
-    assert card.postprocess_settings("cmb") == {"min_size_mm3": 4.0, "min_confidence": 0.0}  # the registry's
+    assert card.postprocess_settings("cmb") == {"threshold": 0.5, "min_size_mm3": 4.0, "min_confidence": 0.0}
     save_model(tmp_path / "run.pt", build_network(CFG), CFG, card)
     out = export_model(tmp_path / "run.pt", tmp_path / "cmb.pt", postprocess={"cmb": {"min_confidence": 0.8}})
     released = load_model(out).card
     assert released.postprocess == {"cmb": {"min_confidence": 0.8}}
-    assert released.postprocess_settings("cmb") == {"min_size_mm3": 4.0, "min_confidence": 0.8}
+    assert released.postprocess_settings("cmb") == {
+        "threshold": 0.5,
+        "min_size_mm3": 4.0,
+        "min_confidence": 0.8,
+    }
     tuned = export_model(tmp_path / "run.pt", tmp_path / "big.pt", postprocess={"cmb": {"min_size_mm3": 1e6}})
     assert load_model(tuned).card.postprocess_settings("cmb")["min_size_mm3"] == 1e6
+    lower = export_model(tmp_path / "run.pt", tmp_path / "low.pt", postprocess={"cmb": {"threshold": 0.4}})
+    assert load_model(lower).card.postprocess_settings("cmb")["threshold"] == 0.4
 
 
 def test_required_inputs_follow_the_training_channel_dropout() -> None:

@@ -36,7 +36,7 @@ def predict_files(
     mask: str | os.PathLike[str] | None = None,
     tta: bool | None = None,
     device: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     min_size_mm3: float = 0.0,
     precision: str = "auto",
 ) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def predict_files(
         mask: brain mask NIfTI (default: ``brain_mask.nii.gz`` beside the images, else none).
         tta: mirror test-time augmentation (None: as the model card says).
         device: torch device.
-        threshold: probability threshold of the lesion maps.
+        threshold: probability threshold of the lesion maps (None: the model card's, else 0.5).
         min_size_mm3: smallest lesion kept (the model card's operating point may raise it).
         precision: network arithmetic, ``auto``, ``float32`` or ``bfloat16`` (see `predict_volume`).
 
@@ -58,8 +58,11 @@ def predict_files(
         ``{"model", "inputs_present", "tasks": {task: {"count", "volume_ml", "confidence"}}}``.
 
     Raises:
-        InputError: none of the model's sequences found, or images on different grids.
+        InputError: none of the model's sequences found, images on different grids, or a threshold
+            outside (0, 1).
     """
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise InputError(f"threshold {threshold}: expected a probability between 0 and 1 (exclusive)")
     card = model.card
     case = load_case(input)
     present = [s in case.images for s in card.inputs]
@@ -103,8 +106,10 @@ def predict_files(
     for k, task in enumerate(card.tasks):
         settings = card.postprocess_settings(task)
         settings["min_size_mm3"] = max(settings["min_size_mm3"], min_size_mm3)
+        if threshold is not None:
+            settings["threshold"] = threshold
         labels, conf = postprocess_mapped(
-            prob[k], ref.spacing, prob_model[k], model_spacing, to_input, brain, threshold, **settings
+            prob[k], ref.spacing, prob_model[k], model_spacing, to_input, brain, **settings
         )
         save_probability(prob[k], out / f"{task}_probability.nii.gz", like=ref)
         save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)

@@ -70,7 +70,8 @@ class ModelCard:
             each figure with the command that reproduces it; filled when a model is exported.
         limitations: what the model is known not to do well, in plain words.
         postprocess: per task, post-processing chosen on validation cases (``min_size_mm3``,
-            ``min_confidence``); `segment` and `predict_files` apply it on top of the registry's minimum size.
+            ``min_confidence``, and ``threshold``, the voxel probability threshold, 0.5 when absent);
+            `segment` and `predict_files` apply it on top of the registry's minimum size.
         tta: whether the operating point was chosen with mirror test-time augmentation, so that inference
             uses it unless the caller says otherwise.
         required: groups of input sequences the network was always trained with (one of each group was
@@ -112,18 +113,20 @@ class ModelCard:
         return [g for g in groups if not have.intersection(g)]
 
     def postprocess_settings(self, task: str) -> dict[str, float]:
-        """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the larger of the
-        registry's and the card's minimum size, and the card's minimum confidence.
+        """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the card's voxel
+        threshold (0.5 when it names none), the larger of the registry's and the card's minimum size, and
+        the card's minimum confidence.
 
         Example:
             >>> from neurolesion.models.config import ModelConfig
             >>> card = ModelCard.for_config("m", ModelConfig())
             >>> replace(card, postprocess={"wmh": {"min_size_mm3": 20.0}}).postprocess_settings("wmh")
-            {'min_size_mm3': 20.0, 'min_confidence': 0.0}
+            {'threshold': 0.5, 'min_size_mm3': 20.0, 'min_confidence': 0.0}
         """
         own = self.postprocess.get(task, {})
         registry = TASKS[task].min_size_mm3 if task in TASKS else 0.0
         return {
+            "threshold": float(own.get("threshold", 0.5)),
             "min_size_mm3": max(float(registry), float(own.get("min_size_mm3", 0.0))),
             "min_confidence": float(own.get("min_confidence", 0.0)),
         }
