@@ -115,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         nargs="+",
         default=[0.5],
-        help="voxel probability thresholds tried at the chosen pair (default 0.5 only)",
+        help="voxel probability thresholds tried at the chosen pair (0.5, at which the pair is chosen, is always "
+        "among them; default 0.5 only)",
     )
     args = ap.parse_args(argv)
+    if not all(0.0 < t < 1.0 for t in args.thresholds):
+        ap.error(f"--thresholds {args.thresholds}: each must lie between 0 and 1 (exclusive)")
     model = load_model(args.model)
     out = Path(args.output)
     cases = []
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         cases.append((prob.data, truth.data, brain, tuple(float(s) for s in truth.spacing)))
     rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm)
     chosen = choose(rows, args.tolerance)
-    by_threshold = [
+    others = [
         sweep(
             cases,
             (chosen["min_size_mm3"],),
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for threshold in args.thresholds
         if threshold != 0.5
     ]
-    by_threshold = sorted([chosen, *by_threshold], key=lambda r: r["threshold"]) if by_threshold else []
+    by_threshold = sorted([chosen, *others], key=lambda r: r["threshold"]) if others else []
     if by_threshold:
         chosen = choose_threshold(by_threshold, args.tolerance)
     lines = [
