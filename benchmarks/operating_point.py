@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from neurolesion.errors import InputError
 from neurolesion.infer.files import predict_files
-from neurolesion.infer.postprocess import postprocess
+from neurolesion.infer.postprocess import check_operating_point, postprocess
 from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.lesionwise import match_lesions
 from neurolesion.metrics.overlap import dice
@@ -119,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         "among them; default 0.5 only)",
     )
     args = ap.parse_args(argv)
-    if not all(0.0 < t < 1.0 for t in args.thresholds):
-        ap.error(f"--thresholds {args.thresholds}: each must lie between 0 and 1 (exclusive)")
+    try:
+        for threshold in args.thresholds:
+            check_operating_point(threshold=threshold, where="--thresholds")
+    except InputError as exc:
+        ap.error(str(exc))
     model = load_model(args.model)
     out = Path(args.output)
     cases = []

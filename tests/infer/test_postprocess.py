@@ -79,3 +79,15 @@ def test_keep_confident_keeps_output_lesions_touching_a_confident_model_lesion()
     assert kept.max() == 1 and kept.dtype == np.int32
     assert (kept[2:5, 2:5, 2:5] == 1).all() and not kept[7:10, 7:10, 7:10].any()
     assert not keep_confident(labels, model_prob, (1.0, 1.0, 1.0), 0.99, lambda a: a).any()
+
+
+def test_postprocess_refuses_an_operating_point_out_of_range() -> None:
+    prob = np.zeros((6, 6, 6), np.float32)
+    for kwargs, message in (
+        ({"threshold": 0.0}, "threshold 0"),
+        ({"threshold": 1.0}, "threshold 1"),
+        ({"min_size_mm3": -1.0}, "min_size_mm3 -1"),
+        ({"min_confidence": 1.2}, "min_confidence 1.2"),
+    ):
+        with pytest.raises(InputError, match=message):
+            postprocess(prob, (1.0, 1.0, 1.0), **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,19 @@ def test_export_reads_the_requirements_from_the_training_configuration(tmp_path:
     out = export_model(tmp_path / "best.pt", tmp_path / "tumor.pt")
     assert load_model(out).card.required == (("t1c",),)
     assert json.loads(out.with_suffix(".json").read_text())["required"] == [["t1c"]]
+
+
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        ({"cmb": {"threshold": 1.5}}, r"postprocess\[cmb\]: threshold 1.5"),
+        ({"cmb": {"min_confidence": -0.1}}, r"postprocess\[cmb\]: min_confidence -0.1"),
+        ({"cmb": {"treshold": 0.4}}, r"unknown settings \['treshold'\]"),
+        ({"wmh": {"threshold": 0.4}}, r"'wmh' is not one of the model's tasks \['cmb'\]"),
+    ],
+)
+def test_a_card_with_an_impossible_operating_point_is_refused(
+    point: dict[str, dict[str, float]], message: str
+) -> None:
+    with pytest.raises(InputError, match=r"model card cmb-run: .*" + message):
+        replace(ModelCard.for_config("cmb-run", CFG), postprocess=point)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from neurolesion.errors import InputError
-from neurolesion.infer.postprocess import postprocess_mapped
+from neurolesion.infer.postprocess import check_operating_point, postprocess_mapped
 from neurolesion.infer.predict import predict_volume, resize_to_shape, resize_to_spacing, stack_inputs
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
@@ -61,8 +61,8 @@ def predict_files(
         InputError: none of the model's sequences found, images on different grids, or a threshold
             outside (0, 1).
     """
-    if threshold is not None and not 0.0 < threshold < 1.0:
-        raise InputError(f"threshold {threshold}: expected a probability between 0 and 1 (exclusive)")
+    if threshold is not None:  # before any work: the card's own point was checked when it was loaded
+        check_operating_point(threshold=threshold, where=str(input))
     card = model.card
     case = load_case(input)
     present = [s in case.images for s in card.inputs]

@@ -45,6 +45,45 @@ def periphery_outside_fraction(
     return float((ring & ~parenchyma).sum()) / n if n else 0.0
 
 
+#: The settings of an operating point (a model card's `postprocess` entry per task).
+OPERATING_POINT_KEYS = ("threshold", "min_size_mm3", "min_confidence")
+
+
+def check_operating_point(
+    threshold: float = 0.5,
+    min_size_mm3: float = 0.0,
+    min_confidence: float = 0.0,
+    where: str = "postprocess",
+) -> None:
+    """Refuse an operating point that cannot be meant: a voxel threshold outside (0, 1), a negative minimum
+    size or a confidence floor outside [0, 1].
+
+    Args:
+        threshold: voxel probability threshold.
+        min_size_mm3: smallest lesion kept.
+        min_confidence: lowest lesion confidence kept.
+        where: what holds the values, for the error (e.g. ``model card wmh-unet: postprocess[wmh]``).
+
+    Raises:
+        InputError: naming `where`, the value and the expected range.
+
+    Example:
+        >>> check_operating_point(threshold=0.4, min_confidence=0.9)
+        >>> check_operating_point(threshold=1.5, where="--threshold")
+        Traceback (most recent call last):
+        ...
+        neurolesion.errors.InputError: --threshold: threshold 1.5: expected a probability between 0 and 1 (exclusive)
+    """
+    if not 0.0 < threshold < 1.0:
+        raise InputError(
+            f"{where}: threshold {threshold:g}: expected a probability between 0 and 1 (exclusive)"
+        )
+    if not min_size_mm3 >= 0.0:
+        raise InputError(f"{where}: min_size_mm3 {min_size_mm3:g}: expected a volume of 0 mm3 or more")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise InputError(f"{where}: min_confidence {min_confidence:g}: expected a probability from 0 to 1")
+
+
 def postprocess(
     prob: np.ndarray,
     spacing: Sequence[float],
@@ -73,8 +112,10 @@ def postprocess(
         first; and ``{id: maximum probability}``.
 
     Raises:
-        InputError: ``prob`` is not 3D, or the mask does not match its shape.
+        InputError: ``prob`` is not 3D, the mask does not match its shape, or an operating-point value is out
+            of range (`check_operating_point`).
     """
+    check_operating_point(threshold=threshold, min_size_mm3=min_size_mm3, min_confidence=min_confidence)
     if prob.ndim != 3:
         raise InputError(f"probability map shape {prob.shape}: expected one task (X, Y, Z)")
     if parenchyma_mask is not None and parenchyma_mask.shape != prob.shape:

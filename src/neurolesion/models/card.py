@@ -70,8 +70,9 @@ class ModelCard:
             each figure with the command that reproduces it; filled when a model is exported.
         limitations: what the model is known not to do well, in plain words.
         postprocess: per task, post-processing chosen on validation cases (``min_size_mm3``,
-            ``min_confidence``, and ``threshold``, the voxel probability threshold, 0.5 when absent);
-            `segment` and `predict_files` apply it on top of the registry's minimum size.
+            ``min_confidence``, and ``threshold``, the voxel probability threshold, 0.5 when absent;
+            checked on construction by `neurolesion.infer.postprocess.check_operating_point`); `segment`
+            and `predict_files` apply it on top of the registry's minimum size.
         tta: whether the operating point was chosen with mirror test-time augmentation, so that inference
             uses it unless the caller says otherwise.
         required: groups of input sequences the network was always trained with (one of each group was
@@ -98,6 +99,20 @@ class ModelCard:
     tta: bool = False
     required: tuple[tuple[str, ...], ...] = ()
     below_target: str = ""
+
+    def __post_init__(self) -> None:
+        from neurolesion.infer.postprocess import OPERATING_POINT_KEYS, check_operating_point
+
+        for task, point in self.postprocess.items():
+            where = f"model card {self.name}: postprocess[{task}]"
+            if task not in self.tasks:
+                raise InputError(f"{where}: {task!r} is not one of the model's tasks {list(self.tasks)}")
+            unknown = sorted(set(point) - set(OPERATING_POINT_KEYS))
+            if unknown:
+                raise InputError(
+                    f"{where}: unknown settings {unknown}; expected {list(OPERATING_POINT_KEYS)}"
+                )
+            check_operating_point(**{k: float(v) for k, v in point.items()}, where=where)
 
     def unmet_inputs(self, present: Iterable[str]) -> list[tuple[str, ...]]:
         """The groups of `required` (or, with none, all the inputs as one group) with no sequence present.
