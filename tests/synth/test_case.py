@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from neurolesion.anatomy.labels import Tissue
 from neurolesion.errors import InputError
@@ -142,6 +143,8 @@ def test_config_yaml_validation(tmp_path: Path) -> None:
         ("colour: 1\n", "colour"),
         ("label_visibility: {wmh: pet}\n", "label_visibility"),
         ("min_label_detectability: -1\n", "min_label_detectability"),
+        ("flair_grey_white_ratio: [1.3, 1.1]\n", "flair_grey_white_ratio"),
+        ("flair_grey_white_ratio: [1.1, 1.2, 1.3]\n", "flair_grey_white_ratio"),
     ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
@@ -242,3 +245,19 @@ def test_mimic_tasks_choose_which_cases_get_mimics() -> None:
     assert SynthConfig.from_dict({"mimic_tasks": ["tumor"]}).mimic_tasks == ("tumor",)
     with pytest.raises(InputError, match="mimic_tasks"):
         SynthConfig(mimic_tasks=("brain",))
+
+
+def test_flair_grey_white_ratio_brightens_the_cortex_and_is_recorded() -> None:
+    cfg = replace(FAST, flair_grey_white_ratio=(1.25, 1.3), field_strengths=(3.0,))
+    case = simulate_case(3, ["wmh"], ["flair"], cfg, generators=FAKES)
+    ratio = case.acquisition["flair"]["grey_white_ratio"]
+    assert 1.25 <= ratio <= 1.3
+    flair = case.images["flair"].data
+    cortex = ndimage.binary_erosion(case.anatomy == Tissue.CORTICAL_GM)
+    wm = ndimage.binary_erosion(case.anatomy == Tissue.WM, iterations=2)
+    assert np.median(flair[cortex]) > 1.1 * np.median(flair[wm])
+    assert (
+        "grey_white_ratio"
+        not in simulate_case(3, ["wmh"], ["flair"], FAST, generators=FAKES).acquisition["flair"]
+    )
+    assert SynthConfig.from_dict({"flair_grey_white_ratio": [1.1, 1.2]}).flair_grey_white_ratio == (1.1, 1.2)

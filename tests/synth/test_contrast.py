@@ -14,6 +14,7 @@ from neurolesion.synth.contrast import (
     random_sequence,
     random_table,
     render,
+    set_grey_white_ratio,
     signal_table,
     swi_combine,
     swi_lowpass,
@@ -139,3 +140,20 @@ def test_damaged_white_matter_moves_towards_wmh_but_stays_white_matter() -> None
         gap = healthy[key][T.CORTICAL_GM] - healthy[key][T.WM]
         moved = props[key][T.WM] - healthy[key][T.WM]
         assert 0 < moved / gap <= 0.8 + 1e-6, key
+
+
+def test_grey_white_ratio_scales_grey_codes_only() -> None:
+    props = {k: v.copy() for k, v in property_table(3.0).items()}
+    props["t2"][T.CORTICAL_GM] = props["t2"][T.WM]  # a cortex no brighter than white matter
+    lut = signal_table(random_sequence("flair", 3.0, np.random.default_rng(3)), props)
+    out = set_grey_white_ratio(lut, 1.2)
+    assert out[T.CORTICAL_GM] / out[T.WM] == pytest.approx(1.2, rel=1e-5)
+    factor = out[T.CORTICAL_GM] / lut[T.CORTICAL_GM]
+    for code in (T.THALAMUS, T.CEREBELLAR_GM):  # deep grey matter keeps its ratio to the cortex
+        assert out[code] / lut[code] == pytest.approx(factor, rel=1e-5)
+    for code in (T.WM, T.CSF, L.WMH):
+        assert out[code] == lut[code]
+    with pytest.raises(ValueError, match="ratio"):
+        set_grey_white_ratio(lut, 0.0)
+    with pytest.raises(ValueError, match="white matter"):
+        set_grey_white_ratio(np.zeros(N_CODES, np.float32), 1.2)

@@ -75,6 +75,9 @@ class SynthConfig:
             drawn per case for every grey-matter code (scanner and sequence variation of GM/WM contrast).
         white_matter_damage: (low, high) factor between healthy white matter (0) and the WMH tissue (1)
             drawn per case for normal-appearing white matter (diffuse damage in MS and small vessel disease).
+        flair_grey_white_ratio: (low, high) FLAIR cortex / white-matter signal ratio drawn per case and
+            imposed on the FLAIR look-up table (`contrast.set_grey_white_ratio`); None keeps the ratio the
+            tissue properties give, which can leave the cortex no brighter than white matter.
         mimics_p: probability of inserting mimics (calcification, flow voids, enhancing sulcal veins) when a
             task of `mimic_tasks` is simulated.
         mimic_tasks: the tasks whose cases get mimics: the susceptibility tasks by default; add tumor so
@@ -100,6 +103,7 @@ class SynthConfig:
     lesion_conspicuity: tuple[float, float] = (0.5, 1.0)
     grey_white_contrast: tuple[float, float] = (0.2, 1.0)
     white_matter_damage: tuple[float, float] = (0.0, 0.3)
+    flair_grey_white_ratio: tuple[float, float] | None = None
     mimics_p: float = 0.7
     mimic_tasks: tuple[str, ...] = ("cmb", "ccm")
     head: HeadConfig = field(default_factory=HeadConfig)
@@ -126,6 +130,11 @@ class SynthConfig:
                 raise InputError(
                     f"synth config: {name} {getattr(self, name)}; expected 0 <= low <= high <= 2"
                 )
+        ratio = self.flair_grey_white_ratio
+        if ratio is not None and not (len(ratio) == 2 and 0.5 <= ratio[0] <= ratio[1] <= 2.0):
+            raise InputError(
+                f"synth config: flair_grey_white_ratio {ratio}; expected 0.5 <= low <= high <= 2"
+            )
         for name in ("random_contrast_p", "mimics_p"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -177,8 +186,14 @@ class SynthConfig:
         for key, sub in (("head", HeadConfig), ("acquisition", acqmod.AcquisitionConfig)):
             if key in kw and not isinstance(kw[key], sub):
                 kw[key] = _sub_config(sub, kw[key], f"{source}: {key}")
-        for key in ("field_strengths", "lesion_conspicuity", "grey_white_contrast", "white_matter_damage"):
-            if key in kw:
+        for key in (
+            "field_strengths",
+            "lesion_conspicuity",
+            "grey_white_contrast",
+            "white_matter_damage",
+            "flair_grey_white_ratio",
+        ):
+            if kw.get(key) is not None:
                 kw[key] = tuple(float(v) for v in kw[key])
         if "mimic_tasks" in kw:
             kw["mimic_tasks"] = tuple(str(t) for t in kw["mimic_tasks"])
@@ -412,6 +427,7 @@ def simulate_case(
     grids: dict[str, tuple[tuple[int, int, int], np.ndarray]] = {}
     images: dict[str, Volume] = {}
     acq_info: dict[str, dict[str, Any]] = {}
+    extra: dict[str, dict[str, float]] = {}
     field_ppm: np.ndarray | None = None
     head_mm = _head_points(head, rng) if cfg.grid == "native" else np.zeros((3, 1))
     for seq in seqs:
@@ -421,6 +437,10 @@ def simulate_case(
             params = replace(params, random_intensity=True)
         else:
             lut = contrast.signal_table(params, props)
+            if seq == "flair" and cfg.flair_grey_white_ratio is not None:
+                ratio = float(rng.uniform(*cfg.flair_grey_white_ratio))
+                lut = contrast.set_grey_white_ratio(lut, ratio)
+                extra[seq] = {"grey_white_ratio": ratio}
         img: np.ndarray = contrast.render(head.labels, lut, props["texture"], texture)
         if seq in contrast.SUSCEPTIBILITY_SEQUENCES:
             if field_ppm is None:
@@ -460,7 +480,7 @@ def simulate_case(
         sample = mag.reshape(-1)[:: max(mag.size // 200000, 1)]
         top = float(np.percentile(sample[sample > 0], 99)) if (sample > 0).any() else 1.0
         images[seq] = Volume(mag * (1000.0 / max(top, 1e-6)), affine, name=seq, meta={"sequence": seq})
-        acq_info[seq] = {**params.as_dict(), **acq.as_dict()}
+        acq_info[seq] = {**params.as_dict(), **acq.as_dict(), **extra.get(seq, {})}
 
     if cfg.grid == "native":
         lab_shape, lab_affine = grids[reference]
