@@ -179,10 +179,10 @@ def set_grey_white_ratio(lut: np.ndarray, ratio: float) -> np.ndarray:
 
     The property tables with their per-case jitter, weak grey/white factor and white-matter damage can
     leave the simulated FLAIR cortex no brighter than white matter, or darker (a cortex/white-matter
-    signal ratio of 0.95-1.05 in half of the cases), while real FLAIR shows it brighter (1.07 over the
-    whole grey-matter class of the MS patient of ../shared/data, 1.12 away from CSF and white matter).
-    The deep and cerebellar grey codes keep their ratio to the cortex; CSF, white matter and lesions
-    are not touched.
+    signal ratio of 0.95-1.05 in half of the cases); textbook FLAIR shows the cortex brighter. This
+    imposes a ratio instead (an experiment knob: on the one real patient here the measured grey/white
+    contrast depends on how grey matter is delineated; docs/simulator.md). The deep and cerebellar grey
+    codes keep their ratio to the cortex; CSF, white matter and lesions are not touched.
 
     Args:
         lut: (N_CODES,) signal table (from `signal_table`).
