@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from neurolesion.anatomy.labels import Tissue
 from neurolesion.errors import InputError
-from neurolesion.synth.case import SynthConfig, insert_lesions, simulate_case
+from neurolesion.synth.case import SIMULATOR_VERSION, SynthConfig, insert_lesions, simulate_case
 from neurolesion.synth.deform import HeadConfig
 from neurolesion.synth.head import Head
 from neurolesion.synth.lesions.base import LesionRecord, LesionSet
@@ -56,6 +56,7 @@ def test_common_grid_case_is_consistent_and_deterministic() -> None:
         assert np.array_equal(vol.data, b.images[seq].data)
         assert np.isfinite(vol.data).all() and vol.data.max() > 0
     assert a.info["reference"] == "flair" and a.info["grid"] == "common"
+    assert a.info["simulator_version"] == SIMULATOR_VERSION
     assert a.acquisition["flair"]["te"] == b.acquisition["flair"]["te"]
 
 

@@ -157,3 +157,13 @@ def test_grey_white_ratio_scales_grey_codes_only() -> None:
         set_grey_white_ratio(lut, 0.0)
     with pytest.raises(ValueError, match="white matter"):
         set_grey_white_ratio(np.zeros(N_CODES, np.float32), 1.2)
+
+
+def test_damage_never_carries_white_matter_past_grey_matter_the_jitter_put_behind_it() -> None:
+    """Cerebellar grey matter's T2 jittered below its white matter's: damage must not brighten it further."""
+    props = {k: v.copy() for k, v in property_table(1.5).items()}
+    props["t2"][T.CEREBELLAR_GM] = props["t2"][T.CEREBELLAR_WM] * 0.98
+    before = props["t2"][T.CEREBELLAR_WM]
+    props = damage_white_matter(props, np.random.default_rng(0), (0.3, 0.3))
+    assert props["t2"][T.CEREBELLAR_WM] == before
+    assert props["t2"][T.WM] > property_table(1.5)["t2"][T.WM]  # cerebral white matter still damaged

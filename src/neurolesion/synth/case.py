@@ -39,6 +39,11 @@ from neurolesion.volume import Volume
 
 log = logging.getLogger(__name__)
 
+#: Recorded in every case.json: a seed gives the same case only under the same simulator version. 2: white-
+#: matter damage no longer carries white matter past grey matter that the jitter put behind it (see
+#: `contrast.damage_white_matter`); version 1 (no field in case.json) is every data set simulated before.
+SIMULATOR_VERSION = 2
+
 #: Lesion generator modules by task (imported lazily); `mimics` inserts look-alikes that are not lesions.
 LESION_MODULES: dict[str, str] = {
     "tumor": "neurolesion.synth.lesions.tumor",
@@ -513,6 +518,7 @@ def simulate_case(
         if r.id in hidden.get(str(r.extra["task"]), ()):
             r.extra["visible"] = False
     info = {
+        "simulator_version": SIMULATOR_VERSION,
         "seed": int(seed),
         "tasks": task_list,
         "sequences": seqs,
