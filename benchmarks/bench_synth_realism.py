@@ -95,12 +95,19 @@ def real_values() -> dict[tuple[str, str], np.ndarray]:
     import nibabel as nib
 
     from neurolesion.anatomy.atlases import template_grid
+    from neurolesion.preprocess.resample import Grid, resample
+    from neurolesion.volume import Volume
 
     gt_img = nib.nifti1.load(REAL / "gt.nii.gz")
     gt = np.asarray(gt_img.dataobj) > 0
     grid = template_grid()
-    m = np.linalg.inv(grid.affine) @ gt_img.affine
-    wm = ndimage.affine_transform(grid.wm, m[:3, :3], m[:3, 3], output_shape=gt.shape, order=1)
+    patient = Grid(gt_img.affine, gt.shape)
+
+    def prior(values: np.ndarray) -> np.ndarray:
+        """An MNI tissue prior on the patient's grid."""
+        return resample(Volume(values, grid.affine), patient).data
+
+    wm = prior(grid.wm)
     # deep white matter only: 2 mm inside the prior, so that cortex and CSF partial volumes stay out
     nawm = ndimage.binary_erosion(wm > 0.9, iterations=2) & ~ndimage.binary_dilation(gt, iterations=2)
     z = {}
@@ -111,8 +118,7 @@ def real_values() -> dict[tuple[str, str], np.ndarray]:
         inside &= img != 0
     nawm &= z["t2"] < 1.5  # the atlas prior overlaps this atrophic patient's CSF: drop CSF-like voxels
     nawm &= inside  # and the prior reaches outside this patient's skull-stripped brain
-    gm = ndimage.affine_transform(grid.gm, m[:3, :3], m[:3, 3], output_shape=gt.shape, order=1)
-    grey = (gm > 0.7) & ~ndimage.binary_dilation(gt, iterations=1) & (z["t2"] < 1.5) & inside
+    grey = (prior(grid.gm) > 0.7) & ~ndimage.binary_dilation(gt, iterations=1) & (z["t2"] < 1.5) & inside
     out = {}
     for seq, zs in z.items():
         out[(seq, "WMH")] = zs[gt]

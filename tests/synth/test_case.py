@@ -146,6 +146,9 @@ def test_config_yaml_validation(tmp_path: Path) -> None:
         ("min_label_detectability: -1\n", "min_label_detectability"),
         ("flair_grey_white_ratio: [1.3, 1.1]\n", "flair_grey_white_ratio"),
         ("flair_grey_white_ratio: [1.1, 1.2, 1.3]\n", "flair_grey_white_ratio"),
+        ("lesion_conspicuity: [0.5, 0.7, 0.9]\n", "lesion_conspicuity"),
+        ("grey_white_contrast: 0.5\n", "grey_white_contrast"),
+        ("white_matter_damage: [a, b]\n", "white_matter_damage"),
     ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)

@@ -44,6 +44,16 @@ log = logging.getLogger(__name__)
 #: `contrast.damage_white_matter`); version 1 (no field in case.json) is every data set simulated before.
 SIMULATOR_VERSION = 2
 
+#: The per-case (low, high) ranges of `SynthConfig` and the bounds each must lie within.
+RANGE_FIELDS: dict[str, tuple[float, float]] = {
+    "lesion_conspicuity": (0.0, 2.0),
+    "grey_white_contrast": (0.0, 2.0),
+    "white_matter_damage": (0.0, 2.0),
+    "flair_grey_white_ratio": (0.5, 2.0),
+}
+#: Ranges that may be None (the knob is off).
+OPTIONAL_RANGES: frozenset[str] = frozenset({"flair_grey_white_ratio"})
+
 #: Lesion generator modules by task (imported lazily); `mimics` inserts look-alikes that are not lesions.
 LESION_MODULES: dict[str, str] = {
     "tumor": "neurolesion.synth.lesions.tumor",
@@ -129,17 +139,14 @@ class SynthConfig:
             raise InputError(f"synth config: grid {self.grid!r}; expected 'common' or 'native'")
         if self.working_downsample not in (1, 2, 3, 4):
             raise InputError(f"synth config: working_downsample {self.working_downsample}; expected 1-4")
-        for name in ("lesion_conspicuity", "grey_white_contrast", "white_matter_damage"):
-            lo, hi = getattr(self, name)
-            if not 0.0 <= lo <= hi <= 2.0:
+        for name, (floor, ceiling) in RANGE_FIELDS.items():
+            pair = getattr(self, name)
+            if pair is None and name in OPTIONAL_RANGES:
+                continue
+            if pair is None or len(pair) != 2 or not floor <= pair[0] <= pair[1] <= ceiling:
                 raise InputError(
-                    f"synth config: {name} {getattr(self, name)}; expected 0 <= low <= high <= 2"
+                    f"synth config: {name} {pair}; expected [low, high] with {floor:g} <= low <= high <= {ceiling:g}"
                 )
-        ratio = self.flair_grey_white_ratio
-        if ratio is not None and not (len(ratio) == 2 and 0.5 <= ratio[0] <= ratio[1] <= 2.0):
-            raise InputError(
-                f"synth config: flair_grey_white_ratio {ratio}; expected 0.5 <= low <= high <= 2"
-            )
         for name in ("random_contrast_p", "mimics_p"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -191,15 +198,12 @@ class SynthConfig:
         for key, sub in (("head", HeadConfig), ("acquisition", acqmod.AcquisitionConfig)):
             if key in kw and not isinstance(kw[key], sub):
                 kw[key] = _sub_config(sub, kw[key], f"{source}: {key}")
-        for key in (
-            "field_strengths",
-            "lesion_conspicuity",
-            "grey_white_contrast",
-            "white_matter_damage",
-            "flair_grey_white_ratio",
-        ):
+        for key in ("field_strengths", *RANGE_FIELDS):
             if kw.get(key) is not None:
-                kw[key] = tuple(float(v) for v in kw[key])
+                try:
+                    kw[key] = tuple(float(v) for v in kw[key])
+                except (TypeError, ValueError):
+                    raise InputError(f"{source}: {key} {kw[key]!r}; expected a list of numbers") from None
         if "mimic_tasks" in kw:
             kw["mimic_tasks"] = tuple(str(t) for t in kw["mimic_tasks"])
         try:
@@ -432,11 +436,11 @@ def simulate_case(
     grids: dict[str, tuple[tuple[int, int, int], np.ndarray]] = {}
     images: dict[str, Volume] = {}
     acq_info: dict[str, dict[str, Any]] = {}
-    extra: dict[str, dict[str, float]] = {}
     field_ppm: np.ndarray | None = None
     head_mm = _head_points(head, rng) if cfg.grid == "native" else np.zeros((3, 1))
     for seq in seqs:
         params = contrast.random_sequence(seq, field_t, rng)
+        lut_info: dict[str, float] = {}  # what was imposed on the physics' table, for case.json
         if rng.uniform() < cfg.random_contrast_p:
             lut = contrast.random_table(rng)
             params = replace(params, random_intensity=True)
@@ -445,7 +449,7 @@ def simulate_case(
             if seq == "flair" and cfg.flair_grey_white_ratio is not None:
                 ratio = float(rng.uniform(*cfg.flair_grey_white_ratio))
                 lut = contrast.set_grey_white_ratio(lut, ratio)
-                extra[seq] = {"grey_white_ratio": ratio}
+                lut_info["grey_white_ratio"] = ratio
         img: np.ndarray = contrast.render(head.labels, lut, props["texture"], texture)
         if seq in contrast.SUSCEPTIBILITY_SEQUENCES:
             if field_ppm is None:
@@ -485,7 +489,7 @@ def simulate_case(
         sample = mag.reshape(-1)[:: max(mag.size // 200000, 1)]
         top = float(np.percentile(sample[sample > 0], 99)) if (sample > 0).any() else 1.0
         images[seq] = Volume(mag * (1000.0 / max(top, 1e-6)), affine, name=seq, meta={"sequence": seq})
-        acq_info[seq] = {**params.as_dict(), **acq.as_dict(), **extra.get(seq, {})}
+        acq_info[seq] = {**params.as_dict(), **acq.as_dict(), **lut_info}
 
     if cfg.grid == "native":
         lab_shape, lab_affine = grids[reference]
