@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from neurolesion.train.config import LossConfig
-from neurolesion.train.losses import build_loss, lesion_weights
+from neurolesion.train.losses import blob_dice, build_loss, lesion_weights
 
-NAMES = ("dice", "dice_ce", "dice_topk", "iw_bce", "dice_iw_bce", "focal")
+NAMES = ("dice", "dice_ce", "dice_topk", "iw_bce", "dice_iw_bce", "dice_blob", "focal")
 
 
 @pytest.fixture
@@ -55,15 +55,21 @@ def test_iw_bce_penalises_missing_a_small_lesion_more_than_plain_bce() -> None:
     assert float(weighted) > 10 * float(plain)
 
 
+def _two_lesions() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An 8-voxel and a 1000-voxel lesion; logits finding both, all but the small one, all but the large."""
+    t = torch.zeros(1, 1, 20, 20, 20)
+    t[..., 1:3, 1:3, 1:3] = 1
+    t[..., 8:18, 8:18, 8:18] = 1
+    perfect = 40 * t - 20
+    miss_small, miss_large = perfect.clone(), perfect.clone()
+    miss_small[..., 1:3, 1:3, 1:3] = -20
+    miss_large[..., 8:18, 8:18, 8:18] = -20
+    return t, perfect, miss_small, miss_large
+
+
 def test_dice_iw_bce_weighs_a_missed_small_lesion_like_a_missed_large_one() -> None:
     """Against Dice + plain BCE, missing the small lesion costs far more relative to missing the large one."""
-    t = torch.zeros(1, 1, 20, 20, 20)
-    t[..., 1:3, 1:3, 1:3] = 1  # 8 voxels
-    t[..., 8:18, 8:18, 8:18] = 1  # 1000 voxels
-    perfect = 20 * t - 10
-    miss_small, miss_large = perfect.clone(), perfect.clone()
-    miss_small[..., 1:3, 1:3, 1:3] = -10
-    miss_large[..., 8:18, 8:18, 8:18] = -10
+    t, _, miss_small, miss_large = _two_lesions()
 
     def ratio(name: str) -> float:
         loss = build_loss(LossConfig(name=name))  # type: ignore[arg-type]
@@ -71,6 +77,24 @@ def test_dice_iw_bce_weighs_a_missed_small_lesion_like_a_missed_large_one() -> N
 
     assert ratio("dice_ce") < 0.02
     assert ratio("dice_iw_bce") > 0.3
+    assert ratio("dice_blob") > 0.1  # the blob term costs both misses 0.5
+
+
+def test_blob_dice_scores_each_lesion_on_its_own() -> None:
+    """Missing either lesion costs the same; a false positive costs every lesion; no lesion costs 0."""
+    t, perfect, miss_small, miss_large = _two_lesions()
+    assert float(blob_dice(perfect, t)) < 1e-3
+    assert np.isclose(float(blob_dice(miss_small, t)), 0.5, atol=1e-3)
+    assert np.isclose(float(blob_dice(miss_large, t)), 0.5, atol=1e-3)
+    false_positive = perfect.clone()
+    false_positive[..., 1:3, 15:17, 1:3] = 20  # 8 voxels outside both lesions
+    # small lesion: 2 * 8 / (8 + 8 + 8) -> loss 1/3; large: 2 * 1000 / (1000 + 8 + 1000) -> about 0.004
+    assert np.isclose(float(blob_dice(false_positive, t)), (1 / 3 + 8 / 2008) / 2, atol=1e-3)
+    empty = torch.zeros_like(t)
+    logits = torch.zeros_like(t, requires_grad=True)
+    value = blob_dice(logits, empty)
+    value.backward()
+    assert float(value.detach()) == 0.0 and logits.grad is not None
 
 
 def test_topk_keeps_the_hardest_fraction() -> None:

@@ -27,20 +27,25 @@ class LossConfig:
 
     Attributes:
         name: ``dice``, ``dice_ce``, ``dice_topk`` (0.5 Dice + 0.5 TopK-BCE), ``iw_bce`` (inversely-weighted
-            BCE), ``dice_iw_bce`` (Dice + inversely-weighted BCE) or ``focal``.
+            BCE), ``dice_iw_bce`` (Dice + inversely-weighted BCE), ``dice_blob`` (Dice + BCE + ``blob_weight``
+            x the mean per-lesion Dice, `neurolesion.train.losses.blob_dice`) or ``focal``.
         topk: fraction of hardest voxels kept by TopK.
+        blob_weight: weight of the per-lesion Dice in ``dice_blob``.
         focal_gamma: focusing parameter of the focal loss.
     """
 
-    name: Literal["dice", "dice_ce", "dice_topk", "iw_bce", "dice_iw_bce", "focal"] = "dice_ce"
+    name: Literal["dice", "dice_ce", "dice_topk", "iw_bce", "dice_iw_bce", "dice_blob", "focal"] = "dice_ce"
     topk: float = 0.1
     focal_gamma: float = 2.0
+    blob_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.topk <= 1.0:
             raise ValueError(f"topk {self.topk} must be in (0, 1]")
         if self.focal_gamma < 0:
             raise ValueError(f"focal_gamma {self.focal_gamma} must be >= 0")
+        if not 0.0 < self.blob_weight <= 10.0:
+            raise ValueError(f"blob_weight {self.blob_weight} must be in (0, 10]")
 
 
 @dataclass(frozen=True)
