@@ -26,6 +26,11 @@ from torch import nn
 from neurolesion.train.config import LossConfig
 
 
+def lesion_labels(target: np.ndarray) -> np.ndarray:
+    """The lesions (26-connected components, numbered from 1) of a binary (X, Y, Z) mask."""
+    return cc3d.connected_components(np.ascontiguousarray(target > 0), connectivity=26)
+
+
 def lesion_weights(target: np.ndarray) -> np.ndarray:
     """Per-voxel weights giving every lesion (connected component) the same total weight.
 
@@ -44,7 +49,7 @@ def lesion_weights(target: np.ndarray) -> np.ndarray:
         >>> float(w[0, 0, 0] * 1), float(w[4:7, 4:7, 4:7].sum())
         (14.0, 14.0)
     """
-    labels = cc3d.connected_components(np.ascontiguousarray(target > 0), connectivity=26)
+    labels = lesion_labels(target)
     counts = np.bincount(labels.ravel())
     weights = np.ones(target.shape, np.float32)
     if len(counts) > 1:
@@ -90,7 +95,7 @@ def blob_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     terms = []
     for b in range(t.shape[0]):
         for k in range(t.shape[1]):
-            labels = cc3d.connected_components(np.ascontiguousarray(t[b, k] > 0), connectivity=26)
+            labels = lesion_labels(t[b, k])
             n = int(labels.max())
             if n == 0:
                 continue
