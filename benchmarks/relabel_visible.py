@@ -8,6 +8,7 @@ written image (int16 on disk, so a lesion at the very threshold may fall the oth
 simulation).
 
     python benchmarks/relabel_visible.py data/synth/test_csvd4 data/synth/test_csvd4v
+    python benchmarks/relabel_visible.py data/synth/test_tumor data/synth/test_tumor_v --visibility tumor=t1c
 """
 
 from __future__ import annotations
@@ -73,8 +74,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("src", type=Path, help="root of simulated case folders")
     ap.add_argument("dst", type=Path, help="root of the relabelled folders (created)")
     ap.add_argument("--min-label-detectability", type=float, default=SynthConfig().min_label_detectability)
+    ap.add_argument(
+        "--visibility",
+        action="append",
+        metavar="TASK=SEQUENCE",
+        help="the sequence a rater draws TASK on (repeatable; default: the simulator's, wmh=flair)",
+    )
     args = ap.parse_args(argv)
-    config = SynthConfig(min_label_detectability=args.min_label_detectability)
+    visibility = dict(SynthConfig().label_visibility)
+    if args.visibility:
+        pairs = [v.split("=", 1) for v in args.visibility]
+        if any(len(p) != 2 for p in pairs):
+            ap.error(f"--visibility {args.visibility}: expected TASK=SEQUENCE, e.g. tumor=t1c")
+        visibility = {task: seq for task, seq in pairs}
+    try:
+        config = SynthConfig(
+            min_label_detectability=args.min_label_detectability, label_visibility=visibility
+        )
+    except ValueError as e:
+        ap.error(str(e))
     total = 0
     for case in case_folders(args.src):
         hidden = relabel(case, args.dst / case.name, config)

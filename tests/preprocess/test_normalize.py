@@ -14,6 +14,7 @@ from neurolesion.preprocess.normalize import (
     normalize,
     parenchyma,
     zscore,
+    zscore_unclipped,
 )
 from neurolesion.volume import Volume
 
@@ -33,6 +34,28 @@ def test_clip_percentiles_limits_outliers() -> None:
     clipped = clip_percentiles(Volume(array, np.eye(4)))
     assert clipped.data.max() < 4
     assert clipped.data.max() == pytest.approx(np.percentile(array, 99.5), rel=1e-5)
+
+
+def test_unclipped_zscore_keeps_a_small_bright_lesion_above_the_brightest_normal_tissue() -> None:
+    rng = np.random.default_rng(1)
+    brain = np.zeros((40, 40, 40), bool)
+    brain[4:36, 4:36, 4:36] = True
+    array = rng.normal(100, 10, brain.shape)
+    lesion = np.zeros(brain.shape, bool)
+    lesion[10:12, 10:12, 10:12] = True  # 8 voxels, 10 SDs above the brain
+    array[lesion] = 200.0
+    image = Volume(array, np.eye(4))
+    clipped, unclipped = normalize(image, brain).data, zscore_unclipped(image, brain).data
+    brightest_normal = np.percentile(clipped[brain & ~lesion], 99.9)
+    assert clipped[lesion].mean() <= brightest_normal + 1e-4  # clipping flattens it onto normal tissue
+    assert unclipped[lesion].min() > 8.0
+    inside = brain & (clipped > clipped[brain].min()) & (clipped < clipped[brain].max())
+    np.testing.assert_allclose(unclipped[inside], clipped[inside], atol=1e-4)  # same scale elsewhere
+    array[0, 0, 0] = 1e9  # an outlier outside the brain stays bounded
+    assert zscore_unclipped(Volume(array, np.eye(4)), brain).data.max() == pytest.approx(30.0)
+    assert normaliser("zscore-brain-unclipped") is zscore_unclipped
+    with pytest.raises(InputError, match="intensity is constant"):
+        zscore_unclipped(image.with_array(np.ones(brain.shape)), brain)
 
 
 def test_empty_mask_and_constant_brain_are_input_errors(head: Volume) -> None:
