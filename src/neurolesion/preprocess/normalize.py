@@ -62,14 +62,20 @@ def clip_percentiles(
     return volume.with_array(np.stack(clipped))
 
 
-def zscore(volume: Volume, mask: np.ndarray | None = None) -> Volume:
+def zscore(volume: Volume, mask: np.ndarray | None = None, reference: Volume | None = None) -> Volume:
     """Subtract the mean and divide by the standard deviation of each channel inside `mask`.
 
     Every voxel is transformed (the background too), so the brain has mean 0 and standard deviation 1.
 
+    Args:
+        volume: the image.
+        mask: boolean (X, Y, Z) brain mask; the whole image when None.
+        reference: the image on the same grid whose values inside `mask` give the mean and standard
+            deviation (e.g. `volume` percentile-clipped); `volume` itself when None.
+
     Raises:
         InputError: empty mask, or no intensity variation inside it.
-        ValueError: mask on another grid.
+        ValueError: mask or reference on another grid.
 
     Example:
         >>> v = Volume(np.arange(8.0).reshape(2, 2, 2), np.eye(4))
@@ -77,9 +83,12 @@ def zscore(volume: Volume, mask: np.ndarray | None = None) -> Volume:
         1.0
     """
     inside = _mask_of(volume, mask)
+    ref = volume if reference is None else reference
+    if ref.array.shape != volume.array.shape:
+        raise ValueError(f"reference shape {ref.array.shape} differs from the image's {volume.array.shape}")
     out = []
-    for channel in volume.array:
-        values = channel[inside].astype(np.float64)
+    for channel, ref_channel in zip(volume.array, ref.array, strict=True):
+        values = ref_channel[inside].astype(np.float64)
         std = float(values.std())
         if std == 0.0:
             raise InputError(
@@ -146,18 +155,8 @@ def zscore_unclipped(
         >>> float(normalize(v).data.max()) < 3.5, float(zscore_unclipped(v).data.max()) > 15
         (True, True)
     """
-    inside = _mask_of(volume, mask)
-    out = []
-    for channel in volume.array:
-        values = np.clip(channel[inside], *np.percentile(channel[inside], percentiles)).astype(np.float64)
-        std = float(values.std())
-        if std == 0.0:
-            raise InputError(
-                f"{volume.name or 'volume'}: intensity is constant ({values[0]:g}) inside the brain mask; "
-                "expected contrast"
-            )
-        out.append(np.clip((channel - values.mean()) / std, -bound, bound))
-    return volume.with_array(np.stack(out).astype(np.float32))
+    z = zscore(volume, mask, reference=clip_percentiles(volume, mask, percentiles))
+    return z.with_array(np.clip(z.array, -bound, bound).astype(np.float32))
 
 
 #: ``median-brain`` units: this fraction of the brain's median intensity. Simulated FLAIR brains spread

@@ -78,6 +78,7 @@ class Prepared:
     native_codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     resampled: dict[str, np.ndarray] = field(default_factory=dict)
     statistics_mask: np.ndarray | None = None
+    _normalised: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def statistics(self) -> np.ndarray:
@@ -86,6 +87,9 @@ class Prepared:
 
     def normalised(self, name: str, statistics: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The images under the normalisation a model card names (``images`` for ``zscore-brain``).
+
+        Computed once per name over `statistics` (several models of one case may share a normalisation,
+        e.g. the tumour and cavernoma models ``zscore-brain-unclipped``); the arrays are shared, not copied.
 
         Args:
             name: a name from `neurolesion.preprocess.normalize.NORMALISATIONS`.
@@ -99,14 +103,19 @@ class Prepared:
         """
         if name == "zscore-brain" and statistics is None:
             return self.images
+        if statistics is None and name in self._normalised:
+            return self._normalised[name]
         normalise = normaliser(name)
         mask = self.statistics if statistics is None else statistics
         if set(self.resampled) != set(self.images):
             raise InputError(f"normalisation {name!r} needs the un-normalised images, which were not kept")
-        return {
+        images = {
             seq: normalise(Volume(a, self.grid.affine, seq), mask).data.astype(np.float32)
             for seq, a in self.resampled.items()
         }
+        if statistics is None:
+            self._normalised[name] = images
+        return images
 
     def to_sequence(self, array: np.ndarray, seq: str, *, order: Order = "linear") -> np.ndarray:
         """Map an (X, Y, Z) array on the model grid onto sequence `seq`'s native grid.
