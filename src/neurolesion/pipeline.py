@@ -323,7 +323,7 @@ class _Models:
         if name not in self._predicted:
             prep = self.prepared
             image, present = stack_inputs(
-                prep.normalised(card.normalisation),
+                prep.normalised(card.normalisation, sequences=card.inputs),
                 card.inputs,
                 f"model {card.name} for {task}",
                 card.required,

@@ -67,9 +67,11 @@ def test_images_under_a_model_cards_normalisation() -> None:
         assert image.shape == prepared.grid.shape and image.dtype == np.float32
         assert abs(float(np.median(image[prepared.statistics]))) < 1e-3
         assert np.corrcoef(image[prepared.brain_mask], prepared.images[seq][prepared.brain_mask])[0, 1] > 0.99
-    assert prepared.normalised("median-brain") is median  # computed once per case, shared by its models
-    unclipped = prepared.normalised("zscore-brain-unclipped")
-    assert unclipped is not median and prepared.normalised("zscore-brain-unclipped") is unclipped
+    # only a model's inputs are normalised; a sequence the case lacks is left out
+    flair_only = prepared.normalised("median-brain", sequences=["flair", "t2"])
+    assert set(flair_only) == {"flair"}
+    np.testing.assert_array_equal(flair_only["flair"], median["flair"])
+    assert prepared.normalised("zscore-brain", sequences=["t1"])["t1"] is prepared.images["t1"]
     over_brain = prepared.normalised("zscore-brain", prepared.brain_mask)  # statistics from another mask
     assert abs(float(over_brain["flair"][prepared.brain_mask].mean())) < 1e-3
     with pytest.raises(InputError, match="normalisation 'minmax' unknown"):
