@@ -32,6 +32,7 @@ from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.lesionwise import match_lesions
 from neurolesion.metrics.overlap import dice
 from neurolesion.models.card import load_model
+from neurolesion.registry import TASKS
 from neurolesion.train.data import case_folders
 
 SIZES = (0.0, 3.0, 10.0, 20.0, 40.0)
@@ -45,8 +46,10 @@ def sweep(
     rule: str,
     distance_mm: float,
     threshold: float = 0.5,
+    extra_axial: bool = False,
 ) -> list[dict[str, float]]:
-    """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair."""
+    """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair (``extra_axial``:
+    the task's false-positive rule, `neurolesion.registry.Task`)."""
     rows = []
     for conf in confidences:
         for size in sizes:
@@ -54,7 +57,13 @@ def sweep(
             dices = []
             for prob, truth, brain, spacing in cases:
                 labels, _ = postprocess(
-                    prob, spacing, brain, threshold=threshold, min_size_mm3=size, min_confidence=conf
+                    prob,
+                    spacing,
+                    brain,
+                    threshold=threshold,
+                    min_size_mm3=size,
+                    min_confidence=conf,
+                    extra_axial=extra_axial,
                 )
                 m = match_lesions(labels, truth, spacing=spacing, rule=rule, distance_mm=distance_mm)
                 tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
@@ -137,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         mask_file = case / "brain_mask.nii.gz"
         brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
         cases.append((prob.data, truth.data, brain, tuple(float(s) for s in truth.spacing)))
-    rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm)
+    extra_axial = TASKS[args.task].extra_axial if args.task in TASKS else False
+    rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial)
     chosen = choose(rows, args.tolerance)
     others = [
         sweep(
@@ -147,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             args.hit_rule,
             args.distance_mm,
             threshold,
+            extra_axial,
         )[0]
         for threshold in args.thresholds
         if threshold != 0.5

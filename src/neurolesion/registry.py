@@ -57,6 +57,10 @@ class Task:
         optional: sequences used when present.
         lesion_types: the `type` values its lesions can have in lesions.csv.
         min_size_mm3: smallest lesion kept by post-processing (clinical definition of the marker).
+        extra_axial: its lesions may lie against or outside the brain's surface (meningiomas, schwannomas in
+            the internal auditory canal, cortical metastases): post-processing keeps a candidate whose own
+            voxels lie mostly in the brain mask instead of dropping one whose surroundings lie mostly outside
+            it (`neurolesion.infer.postprocess.postprocess`).
     """
 
     name: str
@@ -65,6 +69,7 @@ class Task:
     optional: tuple[str, ...] = ()
     lesion_types: tuple[str, ...] = ()
     min_size_mm3: float = 0.0
+    extra_axial: bool = False
 
     def runnable(self, present: Iterable[str]) -> bool:
         """True when the sequences `present` satisfy every required group."""
@@ -97,6 +102,7 @@ TASKS: dict[str, Task] = {
             ("flair", "t1", "t2"),
             ("metastasis", "meningioma", "schwannoma"),
             4.0,  # >= 2 mm
+            extra_axial=True,
         ),
     )
 }

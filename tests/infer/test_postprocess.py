@@ -43,6 +43,21 @@ def test_candidate_on_brain_surface_is_dropped() -> None:
     assert len(conf) == 1
 
 
+def test_extra_axial_rule_judges_the_candidate_not_its_surroundings() -> None:
+    shape = (40, 40, 40)
+    # a tumour bulging out of the brain, held by the mask as the brain's own tissue (a meningioma, an
+    # intracanalicular schwannoma): its periphery is mostly outside the mask, its voxels inside
+    tumour = ball(shape, (20, 20, 37), 3)
+    brain = ball(shape, (20, 20, 20), 15) | tumour
+    prob = np.zeros(shape, np.float32)
+    prob[tumour] = 0.9
+    prob[ball(shape, (3, 3, 3), 2)] = 0.9  # wholly outside the mask (scalp): dropped by both rules
+    assert periphery_outside_fraction(tumour, brain, (1.0, 1.0, 1.0)) > 0.5
+    assert postprocess(prob, (1.0, 1.0, 1.0), parenchyma_mask=brain)[0].max() == 0
+    labels, _ = postprocess(prob, (1.0, 1.0, 1.0), parenchyma_mask=brain, extra_axial=True)
+    assert labels.max() == 1 and labels[20, 20, 37] == 1 and labels[3, 3, 3] == 0
+
+
 def test_periphery_fraction() -> None:
     comp = np.zeros((11, 11, 11), bool)
     comp[5, 5, 5] = True

@@ -84,7 +84,13 @@ def test_export_completes_the_card_and_drops_training_state(tmp_path: Path) -> N
 
 def test_card_operating_point_raises_the_registry_minimum_and_is_released(tmp_path: Path) -> None:
     card = ModelCard.for_config("cmb-run", CFG)
-    assert card.postprocess_settings("cmb") == {"threshold": 0.5, "min_size_mm3": 4.0, "min_confidence": 0.0}
+    assert card.postprocess_settings("cmb") == {
+        "threshold": 0.5,
+        "min_size_mm3": 4.0,
+        "min_confidence": 0.0,
+        "extra_axial": False,
+    }
+    assert card.postprocess_settings("tumor")["extra_axial"] is True
     save_model(tmp_path / "run.pt", build_network(CFG), CFG, card)
     out = export_model(tmp_path / "run.pt", tmp_path / "cmb.pt", postprocess={"cmb": {"min_confidence": 0.8}})
     released = load_model(out).card
@@ -93,6 +99,7 @@ def test_card_operating_point_raises_the_registry_minimum_and_is_released(tmp_pa
         "threshold": 0.5,
         "min_size_mm3": 4.0,
         "min_confidence": 0.8,
+        "extra_axial": False,
     }
     tuned = export_model(tmp_path / "run.pt", tmp_path / "big.pt", postprocess={"cmb": {"min_size_mm3": 1e6}})
     assert load_model(tuned).card.postprocess_settings("cmb")["min_size_mm3"] == 1e6

@@ -3,7 +3,9 @@ false-positive reduction and per-lesion confidence.
 
 The false-positive rule: a candidate is dropped when more than half of the voxels within ``margin_mm``
 around it (its periphery, excluding the candidate) lie outside the brain parenchyma, as a neuroradiologist
-discards a "microbleed" that is really a vessel or bone on the brain surface.
+discards a "microbleed" that is really a vessel or bone on the brain surface. Tasks whose lesions lie
+against the surface by nature (``extra_axial``: meningiomas, schwannomas, cortical metastases, whose
+surroundings are CSF, dura and bone) keep a candidate when most of its own voxels lie in the brain mask.
 
 Example:
     >>> prob = np.zeros((20, 20, 20), np.float32)
@@ -93,6 +95,7 @@ def postprocess(
     margin_mm: float = 2.0,
     max_outside: float = 0.5,
     min_confidence: float = 0.0,
+    extra_axial: bool = False,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """Turn one task's probability map into numbered lesions with confidences.
 
@@ -106,6 +109,8 @@ def postprocess(
         margin_mm: periphery width of the false-positive rule.
         max_outside: periphery fraction outside parenchyma above which a candidate is dropped.
         min_confidence: candidates whose maximum probability is lower are dropped.
+        extra_axial: judge a candidate by its own voxels instead of its periphery: it is dropped when more
+            than ``max_outside`` of them lie outside the parenchyma mask (`neurolesion.registry.Task`).
 
     Returns:
         ``(labels, confidences)``: int32 (X, Y, Z) with lesions numbered 1..N (26-connectivity), largest
@@ -132,11 +137,14 @@ def postprocess(
         if size == 0 or size * voxel_mm3 < min_size_mm3:
             continue
         if brain is not None:
-            sl = tuple(
-                slice(max(0, s.start - pad), min(n, s.stop + pad))
-                for s, n in zip(box, prob.shape, strict=True)
-            )
-            frac = periphery_outside_fraction(cand[sl] == lab, brain[sl], spacing, margin_mm)
+            if extra_axial:
+                frac = 1.0 - float(np.count_nonzero(brain[box][cand[box] == lab])) / size
+            else:
+                sl = tuple(
+                    slice(max(0, s.start - pad), min(n, s.stop + pad))
+                    for s, n in zip(box, prob.shape, strict=True)
+                )
+                frac = periphery_outside_fraction(cand[sl] == lab, brain[sl], spacing, margin_mm)
             if frac > max_outside:
                 continue
         conf = float(prob[box][cand[box] == lab].max())
@@ -227,6 +235,7 @@ def postprocess_mapped(
     threshold: float = 0.5,
     min_size_mm3: float = 0.0,
     min_confidence: float = 0.0,
+    extra_axial: bool = False,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """`postprocess` of a map resampled from the model's grid onto an output grid, the confidence floor
     taken on the model grid (`keep_confident`): what `neurolesion segment` and `neurolesion predict` do.
@@ -241,6 +250,7 @@ def postprocess_mapped(
         threshold: probability above which a voxel is lesion.
         min_size_mm3: smaller lesions are dropped (on the output grid).
         min_confidence: lesions whose maximum on the model grid is lower are dropped.
+        extra_axial: the task's false-positive rule (see `postprocess`).
 
     Returns:
         ``(labels, confidences)`` on the output grid, as `postprocess` returns them.
@@ -251,7 +261,14 @@ def postprocess_mapped(
         >>> conf
         {1: 0.76}
     """
-    labels, conf = postprocess(prob, spacing, parenchyma_mask, threshold=threshold, min_size_mm3=min_size_mm3)
+    labels, conf = postprocess(
+        prob,
+        spacing,
+        parenchyma_mask,
+        threshold=threshold,
+        min_size_mm3=min_size_mm3,
+        extra_axial=extra_axial,
+    )
     if min_confidence > 0:
         labels = keep_confident(labels, model_prob, model_spacing, min_confidence, to_output, threshold)
         conf = lesion_confidences(labels, prob)

@@ -127,23 +127,26 @@ class ModelCard:
         groups = self.required or (tuple(self.inputs),)
         return [g for g in groups if not have.intersection(g)]
 
-    def postprocess_settings(self, task: str) -> dict[str, float]:
+    def postprocess_settings(self, task: str) -> dict[str, Any]:
         """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the card's voxel
-        threshold (0.5 when it names none), the larger of the registry's and the card's minimum size, and
-        the card's minimum confidence.
+        threshold (0.5 when it names none), the larger of the registry's and the card's minimum size, the
+        card's minimum confidence, and the registry's false-positive rule (``extra_axial``).
 
         Example:
             >>> from neurolesion.models.config import ModelConfig
             >>> card = ModelCard.for_config("m", ModelConfig())
             >>> replace(card, postprocess={"wmh": {"min_size_mm3": 20.0}}).postprocess_settings("wmh")
-            {'threshold': 0.5, 'min_size_mm3': 20.0, 'min_confidence': 0.0}
+            {'threshold': 0.5, 'min_size_mm3': 20.0, 'min_confidence': 0.0, 'extra_axial': False}
         """
         own = self.postprocess.get(task, {})
-        registry = TASKS[task].min_size_mm3 if task in TASKS else 0.0
+        registry = TASKS.get(task)
         return {
             "threshold": float(own.get("threshold", 0.5)),
-            "min_size_mm3": max(float(registry), float(own.get("min_size_mm3", 0.0))),
+            "min_size_mm3": max(
+                registry.min_size_mm3 if registry else 0.0, float(own.get("min_size_mm3", 0.0))
+            ),
             "min_confidence": float(own.get("min_confidence", 0.0)),
+            "extra_axial": registry.extra_axial if registry else False,
         }
 
     @classmethod
