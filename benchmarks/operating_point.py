@@ -32,7 +32,6 @@ from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.lesionwise import match_lesions
 from neurolesion.metrics.overlap import dice
 from neurolesion.models.card import load_model
-from neurolesion.registry import TASKS
 from neurolesion.train.data import case_folders
 
 SIZES = (0.0, 3.0, 10.0, 20.0, 40.0)
@@ -146,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         mask_file = case / "brain_mask.nii.gz"
         brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
         cases.append((prob.data, truth.data, brain, tuple(float(s) for s in truth.spacing)))
-    extra_axial = TASKS[args.task].extra_axial if args.task in TASKS else False
+    extra_axial = model.card.postprocess_settings(args.task)["extra_axial"]
     rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial)
     chosen = choose(rows, args.tolerance)
     others = [

@@ -130,15 +130,22 @@ def postprocess(
     stats = cc3d.statistics(cand)
     pad = int(np.ceil(margin_mm / min(spacing))) + 1
     brain = None if parenchyma_mask is None else parenchyma_mask.astype(bool)
+    # extra-axial rule: each candidate's voxel count inside the mask, all candidates in one pass
+    n_labels = len(stats["voxel_counts"])
+    inside = (
+        None
+        if brain is None or not extra_axial
+        else np.bincount(cand[brain].astype(np.intp), minlength=n_labels)
+    )
     kept: list[tuple[int, int, float]] = []
-    for lab in range(1, len(stats["voxel_counts"])):
+    for lab in range(1, n_labels):
         size = int(stats["voxel_counts"][lab])
         box = stats["bounding_boxes"][lab]
         if size == 0 or size * voxel_mm3 < min_size_mm3:
             continue
         if brain is not None:
-            if extra_axial:
-                frac = 1.0 - float(np.count_nonzero(brain[box][cand[box] == lab])) / size
+            if inside is not None:
+                frac = 1.0 - float(inside[lab]) / size
             else:
                 sl = tuple(
                     slice(max(0, s.start - pad), min(n, s.stop + pad))
@@ -152,7 +159,7 @@ def postprocess(
             continue
         kept.append((size, lab, conf))
     kept.sort(key=lambda t: (-t[0], t[1]))
-    remap = np.zeros(len(stats["voxel_counts"]), np.int32)
+    remap = np.zeros(n_labels, np.int32)
     confidences: dict[int, float] = {}
     for new, (_, lab, conf) in enumerate(kept, start=1):
         remap[lab] = new
