@@ -15,6 +15,14 @@ The figures, as the model card will hold them, also go to ``card_section.json`` 
 under ``--card-section`` (default ``synthetic_test``): a second task of the same model, evaluated first
 with e.g. ``--card-section synthetic_test_lacune``, enters the card via ``--extra-evaluation``.
 
+By default every case is normalised and post-processed with its own ``brain_mask.nii.gz`` (the
+simulator's, which holds every lesion). ``--brain-mask extract`` computes the masks as ``neurolesion
+segment`` does instead: `brain_masks` on the case's images (reference sequence first; deepbet on heads
+with a skull): the extracted mask for post-processing, that mask less its CSF for the normalisation
+statistics, saved as ``brain_mask.nii.gz`` and ``statistics_mask.nii.gz`` beside each prediction. These
+are the figures a user of ``segment`` gets, including the lesions the extracted mask leaves out (bias
+correction, registration and resampling, no-ops on a simulated case's common grid, are not run).
+
 With ``--release FILE.pt`` the evaluated model is then exported (`neurolesion.models.card.export_model`:
 weights, configuration and a card holding these figures, the command that produced them, any
 ``--extra-evaluation`` JSON files, e.g. real-scan results, and the ``--limitation`` lines), e.g. into
@@ -32,10 +40,13 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
+
 from neurolesion.errors import InputError
 from neurolesion.infer.files import predict_files
 from neurolesion.io.atomic import atomic_path
-from neurolesion.io.nifti import load_nifti
+from neurolesion.io.case import load_case
+from neurolesion.io.nifti import load_nifti, save_nifti
 from neurolesion.metrics.breakdown import (
     CaseBreakdown,
     build_tables,
@@ -46,6 +57,7 @@ from neurolesion.metrics.breakdown import (
 from neurolesion.metrics.evaluate import evaluate_folders
 from neurolesion.metrics.lesionwise import HitRule
 from neurolesion.models.card import export_model, load_model
+from neurolesion.preprocess.prepare import brain_masks
 from neurolesion.registry import TASKS
 from neurolesion.train.data import case_folders
 
@@ -72,12 +84,32 @@ def breakdown_case(case: Path, pred_folder: Path, task: str, rule: str, distance
     )
 
 
+def extracted_masks(case: Path, out: Path) -> tuple[Path, Path]:
+    """The brain mask and the normalisation-statistics mask `neurolesion segment` computes
+    (`neurolesion.preprocess.prepare.brain_masks`) for a case whose images share one grid, saved (once) as
+    ``out/brain_mask.nii.gz`` and ``out/statistics_mask.nii.gz``."""
+    brain_file, statistics_file = out / "brain_mask.nii.gz", out / "statistics_mask.nii.gz"
+    if not (brain_file.is_file() and statistics_file.is_file()):
+        loaded = load_case(case)
+        reference = loaded.images[loaded.reference]
+        brain, statistics = brain_masks({loaded.reference: reference, **loaded.images})
+        save_nifti(brain.astype(np.uint8), brain_file, like=reference, dtype=np.uint8)
+        save_nifti(statistics.astype(np.uint8), statistics_file, like=reference, dtype=np.uint8)
+    return brain_file, statistics_file
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--cases", required=True, type=Path)
     ap.add_argument("--task", required=True)
     ap.add_argument("-o", "--output", required=True, type=Path)
+    ap.add_argument(
+        "--brain-mask",
+        choices=("case", "extract"),
+        default="case",
+        help="case: each case's brain_mask.nii.gz; extract: computed from its images as segment does",
+    )
     ap.add_argument("--hit-rule", default="centroid")
     ap.add_argument("--precision", default="auto", help="network arithmetic: auto, float32 or bfloat16")
     ap.add_argument("--distance-mm", type=float, default=5.0, help="centroid hit-rule distance")
@@ -140,7 +172,16 @@ def main() -> None:
         if (out / f"{args.task}_labels.nii.gz").is_file():
             continue
         t0 = time.perf_counter()
-        predict_files(model, case, out, min_size_mm3=TASKS[args.task].min_size_mm3, precision=args.precision)
+        mask, statistics = extracted_masks(case, out) if args.brain_mask == "extract" else (None, None)
+        predict_files(
+            model,
+            case,
+            out,
+            mask=mask,
+            statistics_mask=statistics,
+            min_size_mm3=TASKS[args.task].min_size_mm3,
+            precision=args.precision,
+        )
         seconds.append(time.perf_counter() - t0)
     summary = evaluate_folders(
         pred_root,
@@ -183,6 +224,9 @@ def main() -> None:
             "recall_by_subtype": tables["by_subtype"],
             "recall_by_region": tables["by_region"],
             "hit_rule": f"{args.hit_rule} {args.distance_mm} mm",
+            "brain_mask": "extract_brain, statistics without CSF, as segment"
+            if args.brain_mask == "extract"
+            else "the case's own",
             "command": shlex.join(["python", *sys.argv]),
         }
     }

@@ -13,6 +13,8 @@ freshly simulated tuning cases with their own seeds), then pass the choice to `e
     neurolesion synth -t tumor --n 8 --seed 131000 -o data/synth/tune_tumor -s t1c -s flair
     python benchmarks/operating_point.py --model runs/tumor/best.pt --cases data/synth/tune_tumor \
         --task tumor -o runs/oppoint_tumor
+
+``--brain-mask extract`` chooses with the masks ``neurolesion segment`` computes, as `eval_model.py` does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eval_model import extracted_masks  # benchmarks/, the script's own folder
 
 from neurolesion.errors import InputError
 from neurolesion.infer.files import predict_files
@@ -110,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", required=True, help="tuning case folders (never the test set)")
     ap.add_argument("--task", required=True)
     ap.add_argument("-o", "--output", required=True)
+    ap.add_argument(
+        "--brain-mask",
+        choices=("case", "extract"),
+        default="case",
+        help="case: each case's brain_mask.nii.gz; extract: computed from its images as segment does",
+    )
     ap.add_argument("--hit-rule", default="centroid")
     ap.add_argument("--precision", default="auto", help="network arithmetic: auto, float32 or bfloat16")
     ap.add_argument("--distance-mm", type=float, default=5.0)
@@ -135,17 +144,32 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     model = load_model(args.model)
     out = Path(args.output)
+    extra_axial = model.card.postprocess_settings(args.task)["extra_axial"]
     cases = []
     for case in case_folders(args.cases):
         pred = out / case.name
+        mask_file, statistics = (
+            extracted_masks(case, pred)
+            if args.brain_mask == "extract"
+            else (case / "brain_mask.nii.gz", None)
+        )
         if not (pred / f"{args.task}_probability.nii.gz").is_file():
-            predict_files(model, case, pred, tta=args.tta, precision=args.precision)
+            predict_files(
+                model,
+                case,
+                pred,
+                mask=mask_file if mask_file.is_file() else None,
+                statistics_mask=statistics,
+                tta=args.tta,
+                precision=args.precision,
+            )
         prob = load_nifti(pred / f"{args.task}_probability.nii.gz")
         truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
-        mask_file = case / "brain_mask.nii.gz"
-        brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
+        # candidates judged as `predict_files` and `segment` judge them: those of extra-axial tasks
+        # against the brain less its CSF
+        judged = statistics if extra_axial and statistics is not None else mask_file
+        brain = load_nifti(judged, label=True).data > 0 if judged.is_file() else None
         cases.append((prob.data, truth.data, brain, tuple(float(s) for s in truth.spacing)))
-    extra_axial = model.card.postprocess_settings(args.task)["extra_axial"]
     rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial)
     chosen = choose(rows, args.tolerance)
     others = [
@@ -186,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "hit_rule": args.hit_rule,
         "distance_mm": args.distance_mm,
         "tolerance": args.tolerance,
+        "brain_mask": args.brain_mask,
         "rows": rows,
         "threshold_rows": by_threshold,
         "chosen": chosen,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -343,3 +344,47 @@ def test_each_model_gets_the_normalisation_its_card_names(
         expected = np.stack([prepared.normalised(name)[s][box] for s in ("flair", "t1")])
         np.testing.assert_allclose(seen[name], expected, atol=1e-6)
     assert not np.allclose(seen["zscore-brain"], seen["median-brain"], atol=0.1)
+
+
+def test_extra_axial_candidates_are_judged_against_the_brain_less_its_csf(
+    phantom: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tumours are extra-axial (registry): segment gives their post-processing the statistics mask (the brain
+    # less its CSF), every other task the brain mask.
+    import importlib
+    import shutil
+
+    from neurolesion.preprocess.prepare import Prepared
+
+    # the module, not the function `neurolesion.infer` exports under the same name
+    postprocess_module = importlib.import_module("neurolesion.infer.postprocess")
+
+    case = tmp_path / "case"
+    shutil.copytree(phantom, case)
+    shutil.copy(phantom / "T1.nii.gz", case / "T1C.nii.gz")
+    sentinels: list[np.ndarray] = []
+
+    def statistics_mask(self: Prepared) -> np.ndarray:
+        sentinels.append(np.zeros_like(self.native_brain_mask()))
+        return sentinels[-1]
+
+    judged: dict[bool, np.ndarray] = {}
+    real = postprocess_module.postprocess_mapped
+
+    def spy(*args: Any, parenchyma_mask: np.ndarray, extra_axial: bool, **kw: Any) -> Any:
+        judged[extra_axial] = parenchyma_mask
+        return real(*args, parenchyma_mask=parenchyma_mask, extra_axial=extra_axial, **kw)
+
+    monkeypatch.setattr(Prepared, "native_statistics_mask", statistics_mask)
+    monkeypatch.setattr(postprocess_module, "postprocess_mapped", spy)
+    models = {}
+    for task, inputs in (("tumor", ("t1c", "flair")), ("wmh", ("flair", "t1"))):
+        cfg = ModelConfig(
+            arch="unet", inputs=inputs, outputs=(task,), channels=(4, 8), patch_size=(32, 32, 32)
+        )
+        models[task] = save_model(
+            tmp_path / f"{task}.pt", build_network(cfg), cfg, ModelCard.for_config(task, cfg)
+        )
+    segment(case, tmp_path / "out", models=models, tasks=["tumor", "wmh"], **FAST)
+    assert len(sentinels) == 1 and judged[True] is sentinels[0]
+    assert judged[False] is not sentinels[0] and judged[False].any()

@@ -365,14 +365,17 @@ def _run_task(
     prob_model, model = runner.probability(name, task)
     prep = runner.prepared
     prob = prep.to_native(prob_model, order="linear").astype(np.float32)
+    settings = model.card.postprocess_settings(task)
     lab, _ = postprocess_mapped(
         prob,
         spacing,
         prob_model,
         prep.grid.spacing,
         lambda a: prep.to_native(a, order="linear"),
-        parenchyma_mask=brain_native,
-        **model.card.postprocess_settings(task),
+        # extra-axial candidates are judged by their own voxels: those in CSF (or in vessels among it, as
+        # dark on FLAIR) do not count as brain (`neurolesion.infer.postprocess`)
+        parenchyma_mask=prep.native_statistics_mask() if settings["extra_axial"] else brain_native,
+        **settings,
     )
     used = {
         "name": model.card.name,

@@ -60,7 +60,9 @@ class Task:
         extra_axial: its lesions may lie against or outside the brain's surface (meningiomas, schwannomas in
             the internal auditory canal, cortical metastases): post-processing keeps a candidate whose own
             voxels lie mostly in the brain mask instead of dropping one whose surroundings lie mostly outside
-            it (`neurolesion.infer.postprocess.postprocess`).
+            it (`neurolesion.infer.postprocess.postprocess`); `segment` then passes the brain less its CSF
+            (`neurolesion.preprocess.prepare.Prepared.statistics`), which also leaves the enhancing vessels
+            among the CSF out.
     """
 
     name: str

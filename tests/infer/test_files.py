@@ -1,4 +1,4 @@
-"""`predict_files`: the card's operating point (confidence floor on the model grid, voxel threshold)."""
+"""`predict_files`: the card's operating point (confidence floor on the model grid, voxel threshold), statistics mask."""
 
 from __future__ import annotations
 
@@ -68,3 +68,68 @@ def test_voxel_threshold_comes_from_the_card_unless_given(
     assert volume(0.5, 0.4) == 8  # the caller wins
     with pytest.raises(InputError, match="threshold 1.5"):
         volume(1.5, None)
+
+
+def test_statistics_mask_gives_the_normalisation_statistics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Left half about 100, right half about 300: a z-score over the left half alone puts the left near 0.
+    image = np.random.default_rng(2).normal(100, 5, (12, 12, 12)).astype(np.float32)
+    image[6:] += 200
+    write_nifti(tmp_path / "case" / "flair.nii.gz", image)
+    left = np.zeros((12, 12, 12), np.uint8)
+    left[:6] = 1
+    write_nifti(tmp_path / "stats.nii.gz", left)
+    seen: list[np.ndarray] = []
+
+    def fake_predict(model: Any, image: np.ndarray, spacing: Any, **kw: Any) -> np.ndarray:
+        seen.append(image)
+        return np.zeros((1, *image.shape[1:]), np.float32)
+
+    monkeypatch.setattr(files, "predict_volume", fake_predict)
+    model = load_model(save_model(tmp_path / "m.pt", build_network(CFG), CFG, ModelCard.for_config("m", CFG)))
+    files.predict_files(model, tmp_path / "case", tmp_path / "whole")
+    files.predict_files(
+        model, tmp_path / "case", tmp_path / "left", statistics_mask=tmp_path / "stats.nii.gz"
+    )
+    whole, on_left = seen
+    assert whole[0, :6].mean() < -0.5  # the whole image's mean lies between the halves
+    # the left half's statistics; the right half clipped at the left's 99.5th percentile
+    assert abs(float(on_left[0, :6].mean())) < 0.1 and on_left[0, 6:].min() > 2
+    write_nifti(tmp_path / "small.nii.gz", np.ones((4, 4, 4), np.uint8))
+    with pytest.raises(InputError, match="small.nii.gz: mask shape"):
+        files.predict_files(
+            model, tmp_path / "case", tmp_path / "bad", statistics_mask=tmp_path / "small.nii.gz"
+        )
+
+
+def test_extra_axial_candidates_are_judged_against_the_statistics_mask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two sure candidates inside the brain mask; the first lies where the statistics mask (the brain less
+    # its CSF) has nothing: a vessel among the CSF. Tumours are extra-axial (registry): the first is dropped.
+    write_nifti(tmp_path / "case" / "t1c.nii.gz", np.random.default_rng(4).normal(100, 10, (14, 14, 14)))
+    write_nifti(tmp_path / "case" / "brain_mask.nii.gz", np.ones((14, 14, 14), np.uint8))
+    statistics = np.ones((14, 14, 14), np.uint8)
+    statistics[1:6, 1:6, 1:6] = 0
+    write_nifti(tmp_path / "stats.nii.gz", statistics)
+    prob = np.zeros((1, 14, 14, 14), np.float32)
+    prob[0, 2:5, 2:5, 2:5] = 0.95
+    prob[0, 8:11, 8:11, 8:11] = 0.95
+    monkeypatch.setattr(files, "predict_volume", lambda *a, **k: prob)
+    tumor = ModelConfig(inputs=("t1c",), outputs=("tumor",), channels=(4, 8), patch_size=(16, 16, 16))
+    wmh = ModelConfig(inputs=("t1c",), outputs=("wmh",), channels=(4, 8), patch_size=(16, 16, 16))
+
+    def count(config: ModelConfig, statistics_mask: Path | None) -> int:
+        card = ModelCard.for_config("m", config)
+        model = load_model(save_model(tmp_path / "m.pt", build_network(config), config, card))
+        summary = files.predict_files(
+            model, tmp_path / "case", tmp_path / "out", statistics_mask=statistics_mask
+        )
+        return int(summary["tasks"][config.outputs[0]]["count"])
+
+    assert count(tumor, None) == 2  # statistics over the brain mask: both lie in it
+    assert count(tumor, tmp_path / "stats.nii.gz") == 1
+    assert (
+        count(wmh, tmp_path / "stats.nii.gz") == 2
+    )  # not extra-axial: the periphery rule, on the brain mask

@@ -9,7 +9,7 @@ from neurolesion.errors import InputError
 from neurolesion.io.case import Case
 from neurolesion.preprocess.brain import register_brain_method
 from neurolesion.preprocess.orientation import reorient
-from neurolesion.preprocess.prepare import prepare
+from neurolesion.preprocess.prepare import brain_masks, prepare
 from neurolesion.preprocess.resample import Grid, resample
 from neurolesion.volume import Volume
 
@@ -109,3 +109,15 @@ def test_prepare_without_bias_and_registration_trusts_the_scanner() -> None:
     assert "bias" not in prepared.timings and "register" not in prepared.timings
     labels = prepared.to_native(prepared.brain_mask.astype(np.float32) * 2, order="label")
     assert set(np.unique(labels)) == {0.0, 2.0}
+
+
+def test_brain_masks_leave_the_csf_out_of_the_statistics() -> None:
+    # A skull-stripped FLAIR: tissue about 100, a CSF cube about 20, nothing outside the brain.
+    rng = np.random.default_rng(3)
+    flair = np.zeros((20, 20, 20), np.float32)
+    flair[2:18, 2:18, 2:18] = rng.normal(100, 5, (16, 16, 16))
+    flair[4:8, 4:8, 4:8] = rng.normal(20, 2, (4, 4, 4))
+    flair[12:16, 12:16, 12:16] = rng.normal(160, 5, (4, 4, 4))  # a bright lesion stays in both
+    brain, statistics = brain_masks({"flair": Volume(flair, np.eye(4))}, "nonzero")
+    assert brain.sum() == 16**3
+    assert not statistics[4:8, 4:8, 4:8].any() and statistics.sum() == 16**3 - 4**3

@@ -39,6 +39,7 @@ def predict_files(
     threshold: float | None = None,
     min_size_mm3: float = 0.0,
     precision: str = "auto",
+    statistics_mask: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Predict every task of ``model`` on one case and write ``<task>_probability.nii.gz``,
     ``<task>_labels.nii.gz`` and ``predict.json`` into ``output``.
@@ -53,6 +54,10 @@ def predict_files(
         threshold: probability threshold of the lesion maps (None: the model card's, else 0.5).
         min_size_mm3: smallest lesion kept (the model card's operating point may raise it).
         precision: network arithmetic, ``auto``, ``float32`` or ``bfloat16`` (see `predict_volume`).
+        statistics_mask: NIfTI mask whose voxels give the normalisation statistics (default: the brain
+            mask), e.g. the brain less its CSF that `neurolesion segment` uses
+            (`neurolesion.preprocess.normalize.parenchyma`). Post-processing judges candidates against the
+            brain mask, those of ``extra_axial`` tasks against this one.
 
     Returns:
         ``{"model", "inputs_present", "tasks": {task: {"count", "volume_ml", "confidence"}}}``.
@@ -84,8 +89,15 @@ def predict_files(
     brain = load_nifti(mask_path, label=True).data > 0 if mask_path.is_file() else None
     if brain is not None and brain.shape != ref.shape:
         raise InputError(f"{mask_path}: mask shape {brain.shape} differs from the image grid {ref.shape}")
+    statistics = brain
+    if statistics_mask is not None:
+        statistics = load_nifti(statistics_mask, label=True).data > 0
+        if statistics.shape != ref.shape:
+            raise InputError(
+                f"{statistics_mask}: mask shape {statistics.shape} differs from the image grid {ref.shape}"
+            )
     normalise = normaliser(card.normalisation, model.source)  # the one the model was trained with
-    normalised = {s: normalise(case.images[s], brain).data for s in card.inputs if s in case.images}
+    normalised = {s: normalise(case.images[s], statistics).data for s in card.inputs if s in case.images}
     image, present = stack_inputs(normalised, card.inputs, str(input), card.required)
     # Predict on the model grid and keep that map: the card's confidence floor is applied there, as
     # `neurolesion segment` does (interpolation onto thick slices lowers every lesion's maximum).
@@ -108,8 +120,9 @@ def predict_files(
         settings["min_size_mm3"] = max(settings["min_size_mm3"], min_size_mm3)
         if threshold is not None:
             settings["threshold"] = threshold
+        judged = statistics if settings["extra_axial"] else brain  # as `neurolesion segment` does
         labels, conf = postprocess_mapped(
-            prob[k], ref.spacing, prob_model[k], model_spacing, to_input, brain, **settings
+            prob[k], ref.spacing, prob_model[k], model_spacing, to_input, judged, **settings
         )
         save_probability(prob[k], out / f"{task}_probability.nii.gz", like=ref)
         save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)

@@ -5,7 +5,8 @@ The false-positive rule: a candidate is dropped when more than half of the voxel
 around it (its periphery, excluding the candidate) lie outside the brain parenchyma, as a neuroradiologist
 discards a "microbleed" that is really a vessel or bone on the brain surface. Tasks whose lesions lie
 against the surface by nature (``extra_axial``: meningiomas, schwannomas, cortical metastases, whose
-surroundings are CSF, dura and bone) keep a candidate when most of its own voxels lie in the brain mask.
+surroundings are CSF, dura and bone) keep a candidate when most of its own voxels lie in the mask, which
+`neurolesion segment` gives them without the CSF (and the enhancing vessels among it).
 
 Example:
     >>> prob = np.zeros((20, 20, 20), np.float32)

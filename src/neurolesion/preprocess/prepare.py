@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -162,6 +162,10 @@ class Prepared:
         """The brain mask on the reference's native grid (bool)."""
         return self.to_native(self.brain_mask.astype(np.float32), order="linear") >= 0.5
 
+    def native_statistics_mask(self) -> np.ndarray:
+        """The normalisation-statistics mask (the brain less its CSF) on the reference's native grid (bool)."""
+        return self.to_native(self.statistics.astype(np.float32), order="linear") >= 0.5
+
 
 @contextmanager
 def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
@@ -196,6 +200,28 @@ def _registration_warnings(seq: str, reference: str, transform: RigidTransform) 
             f"({transform.nmi_before:.3f} -> {transform.nmi_after:.3f}); check the alignment"
         )
     return problems
+
+
+def brain_masks(images: Mapping[str, Volume], method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """The brain mask of co-registered images and the mask their normalisation statistics come from.
+
+    Args:
+        images: sequence -> Volume, all on one grid, the reference sequence first.
+        method: brain extraction method ("auto", or a name from `brain.available_methods()`).
+
+    Returns:
+        ``(brain, statistics)``: boolean (X, Y, Z) masks, `extract_brain`'s and that mask less its CSF
+        (`neurolesion.preprocess.normalize.parenchyma`).
+
+    Raises:
+        InputError: unknown method, or no brain found.
+        ValueError: images on different grids.
+
+    Example:
+        >>> brain, statistics = brain_masks({"flair": flair, "t1": t1})  # doctest: +SKIP
+    """
+    brain = extract_brain(images, method)
+    return brain, parenchyma({seq: volume.data for seq, volume in images.items()}, brain)
 
 
 def prepare(
@@ -256,9 +282,8 @@ def prepare(
                     f"{seq} covers {covered:.0%} of the {ref} head; outside its field of view it is 0"
                 )
     with _timed(timings, "brain"):
-        mask = extract_brain(on_grid, brain)
+        mask, statistics = brain_masks(on_grid, brain)
     with _timed(timings, "normalize"):
-        statistics = parenchyma({seq: volume.data for seq, volume in on_grid.items()}, mask)
         images = {seq: normalize(volume, statistics).data for seq, volume in on_grid.items()}
     for message in warnings:
         log.warning(message)
