@@ -42,7 +42,7 @@ CONFIDENCES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def sweep(
-    cases: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[float, ...]]],
+    cases: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, tuple[float, ...]]],
     sizes: tuple[float, ...],
     confidences: tuple[float, ...],
     rule: str,
@@ -50,14 +50,15 @@ def sweep(
     threshold: float = 0.5,
     extra_axial: bool = False,
 ) -> list[dict[str, float]]:
-    """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair (``extra_axial``:
-    the task's false-positive rule, `neurolesion.registry.Task`)."""
+    """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair; each case is
+    ``(probability, truth, brain mask, tissue mask, spacing)`` (``extra_axial``: the task's false-positive
+    rule, `neurolesion.registry.Task`, which judges against the tissue mask)."""
     rows = []
     for conf in confidences:
         for size in sizes:
             tp = fp = fn = 0
             dices = []
-            for prob, truth, brain, spacing in cases:
+            for prob, truth, brain, tissue, spacing in cases:
                 labels, _ = postprocess(
                     prob,
                     spacing,
@@ -66,6 +67,7 @@ def sweep(
                     min_size_mm3=size,
                     min_confidence=conf,
                     extra_axial=extra_axial,
+                    tissue_mask=tissue,
                 )
                 m = match_lesions(labels, truth, spacing=spacing, rule=rule, distance_mm=distance_mm)
                 tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
@@ -165,11 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         prob = load_nifti(pred / f"{args.task}_probability.nii.gz")
         truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
-        # candidates judged as `predict_files` and `segment` judge them: those of extra-axial tasks
-        # against the brain less its CSF
-        judged = statistics if extra_axial and statistics is not None else mask_file
-        brain = load_nifti(judged, label=True).data > 0 if judged.is_file() else None
-        cases.append((prob.data, truth.data, brain, tuple(float(s) for s in truth.spacing)))
+        brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
+        tissue = None if statistics is None else load_nifti(statistics, label=True).data > 0
+        cases.append((prob.data, truth.data, brain, tissue, tuple(float(s) for s in truth.spacing)))
     rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial)
     chosen = choose(rows, args.tolerance)
     others = [

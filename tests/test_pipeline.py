@@ -371,9 +371,14 @@ def test_extra_axial_candidates_are_judged_against_the_brain_less_its_csf(
     judged: dict[bool, np.ndarray] = {}
     real = postprocess_module.postprocess_mapped
 
-    def spy(*args: Any, parenchyma_mask: np.ndarray, extra_axial: bool, **kw: Any) -> Any:
-        judged[extra_axial] = parenchyma_mask
-        return real(*args, parenchyma_mask=parenchyma_mask, extra_axial=extra_axial, **kw)
+    def spy(
+        *args: Any, parenchyma_mask: np.ndarray, tissue_mask: np.ndarray, extra_axial: bool, **kw: Any
+    ) -> Any:
+        # the mask each task's false-positive rule judges against (`postprocess`)
+        judged[extra_axial] = tissue_mask if extra_axial else parenchyma_mask
+        return real(
+            *args, parenchyma_mask=parenchyma_mask, tissue_mask=tissue_mask, extra_axial=extra_axial, **kw
+        )
 
     monkeypatch.setattr(Prepared, "native_statistics_mask", statistics_mask)
     monkeypatch.setattr(postprocess_module, "postprocess_mapped", spy)

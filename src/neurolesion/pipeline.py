@@ -188,6 +188,10 @@ def segment(
         prepared = prepare(case, brain=brain, bias_correct=bias_correct, register=register)
         warnings.extend(prepared.warnings)
     brain_native = prepared.native_brain_mask()
+    # the brain less its CSF, for the tasks whose false-positive rule judges against it (one resampling)
+    tissue_native = (
+        prepared.native_statistics_mask() if any(t in TASKS and TASKS[t].extra_axial for t in run) else None
+    )
 
     labels: dict[str, np.ndarray] = {}
     probs: dict[str, np.ndarray] = {}
@@ -198,7 +202,7 @@ def segment(
     for i, task in enumerate(lesion_tasks):
         with clock.stage(f"model:{task}", 0.2 + 0.6 * i / max(len(lesion_tasks), 1)):
             try:
-                result = _run_task(task, runner, brain_native, ref.spacing, models)
+                result = _run_task(task, runner, brain_native, tissue_native, ref.spacing, models)
             except InputError:
                 raise
             except Exception as exc:  # one task failing must not lose the others
@@ -348,6 +352,7 @@ def _run_task(
     task: str,
     runner: _Models,
     brain_native: np.ndarray,
+    tissue_native: np.ndarray | None,
     spacing: tuple[float, float, float],
     models: Mapping[str, str | os.PathLike[str]] | None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | str:
@@ -365,17 +370,15 @@ def _run_task(
     prob_model, model = runner.probability(name, task)
     prep = runner.prepared
     prob = prep.to_native(prob_model, order="linear").astype(np.float32)
-    settings = model.card.postprocess_settings(task)
     lab, _ = postprocess_mapped(
         prob,
         spacing,
         prob_model,
         prep.grid.spacing,
         lambda a: prep.to_native(a, order="linear"),
-        # extra-axial candidates are judged by their own voxels: those in CSF (or in vessels among it, as
-        # dark on FLAIR) do not count as brain (`neurolesion.infer.postprocess`)
-        parenchyma_mask=prep.native_statistics_mask() if settings["extra_axial"] else brain_native,
-        **settings,
+        parenchyma_mask=brain_native,
+        tissue_mask=tissue_native,
+        **model.card.postprocess_settings(task),
     )
     used = {
         "name": model.card.name,

@@ -106,3 +106,18 @@ def test_postprocess_refuses_an_operating_point_out_of_range() -> None:
     ):
         with pytest.raises(InputError, match=message):
             postprocess(prob, (1.0, 1.0, 1.0), **kwargs)
+
+
+def test_the_extra_axial_rule_judges_against_the_tissue_mask() -> None:
+    # A sure candidate inside the brain mask but outside the tissue mask (a vessel among the CSF): dropped
+    # by the extra-axial rule, kept by the periphery rule, which ignores the tissue mask.
+    prob = np.zeros((20, 20, 20), np.float32)
+    prob[8:12, 8:12, 8:12] = 0.95
+    brain = np.ones(prob.shape, bool)
+    tissue = brain.copy()
+    tissue[6:14, 6:14, 6:14] = False
+    assert postprocess(prob, (1, 1, 1), brain, extra_axial=True)[0].max() == 1
+    assert postprocess(prob, (1, 1, 1), brain, extra_axial=True, tissue_mask=tissue)[0].max() == 0
+    assert postprocess(prob, (1, 1, 1), brain, tissue_mask=tissue)[0].max() == 1
+    with pytest.raises(InputError, match="tissue mask shape"):
+        postprocess(prob, (1, 1, 1), brain, tissue_mask=tissue[:5])

@@ -49,6 +49,9 @@ def test_prepare_grid_images_mask_and_way_back() -> None:
     assert native_mask.shape == flair.shape
     expected = reorient(Volume(HEAD.meta["brain"].astype(np.float32), HEAD.affine), ("L", "P", "S")).data > 0
     assert np.array_equal(native_mask, expected)
+    native_tissue = prepared.native_statistics_mask()  # the same way back, inside the brain
+    assert native_tissue.shape == flair.shape and native_tissue.any()
+    assert not (native_tissue & ~native_mask).any()
     # any native array sent to the model grid comes back to the voxel (nested grids)
     values = np.random.default_rng(0).random(flair.shape).astype(np.float32)
     on_model = resample(reorient(flair.with_array(values)), prepared.grid, extend_edges=True).data

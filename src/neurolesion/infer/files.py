@@ -56,8 +56,8 @@ def predict_files(
         precision: network arithmetic, ``auto``, ``float32`` or ``bfloat16`` (see `predict_volume`).
         statistics_mask: NIfTI mask whose voxels give the normalisation statistics (default: the brain
             mask), e.g. the brain less its CSF that `neurolesion segment` uses
-            (`neurolesion.preprocess.normalize.parenchyma`). Post-processing judges candidates against the
-            brain mask, those of ``extra_axial`` tasks against this one.
+            (`neurolesion.preprocess.normalize.parenchyma`); also the ``tissue_mask`` of post-processing,
+            which the false-positive rule of ``extra_axial`` tasks judges against.
 
     Returns:
         ``{"model", "inputs_present", "tasks": {task: {"count", "volume_ml", "confidence"}}}``.
@@ -120,9 +120,15 @@ def predict_files(
         settings["min_size_mm3"] = max(settings["min_size_mm3"], min_size_mm3)
         if threshold is not None:
             settings["threshold"] = threshold
-        judged = statistics if settings["extra_axial"] else brain  # as `neurolesion segment` does
         labels, conf = postprocess_mapped(
-            prob[k], ref.spacing, prob_model[k], model_spacing, to_input, judged, **settings
+            prob[k],
+            ref.spacing,
+            prob_model[k],
+            model_spacing,
+            to_input,
+            brain,
+            tissue_mask=statistics,
+            **settings,
         )
         save_probability(prob[k], out / f"{task}_probability.nii.gz", like=ref)
         save_nifti(labels, out / f"{task}_labels.nii.gz", like=ref, dtype=np.uint16)

@@ -5,8 +5,8 @@ The false-positive rule: a candidate is dropped when more than half of the voxel
 around it (its periphery, excluding the candidate) lie outside the brain parenchyma, as a neuroradiologist
 discards a "microbleed" that is really a vessel or bone on the brain surface. Tasks whose lesions lie
 against the surface by nature (``extra_axial``: meningiomas, schwannomas, cortical metastases, whose
-surroundings are CSF, dura and bone) keep a candidate when most of its own voxels lie in the mask, which
-`neurolesion segment` gives them without the CSF (and the enhancing vessels among it).
+surroundings are CSF, dura and bone) keep a candidate when most of its own voxels lie in the brain tissue
+mask (the brain less its CSF, and so less the enhancing vessels among it, which are as dark on FLAIR).
 
 Example:
     >>> prob = np.zeros((20, 20, 20), np.float32)
@@ -97,6 +97,7 @@ def postprocess(
     max_outside: float = 0.5,
     min_confidence: float = 0.0,
     extra_axial: bool = False,
+    tissue_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """Turn one task's probability map into numbered lesions with confidences.
 
@@ -111,7 +112,10 @@ def postprocess(
         max_outside: periphery fraction outside parenchyma above which a candidate is dropped.
         min_confidence: candidates whose maximum probability is lower are dropped.
         extra_axial: judge a candidate by its own voxels instead of its periphery: it is dropped when more
-            than ``max_outside`` of them lie outside the parenchyma mask (`neurolesion.registry.Task`).
+            than ``max_outside`` of them lie outside ``tissue_mask`` (`neurolesion.registry.Task`).
+        tissue_mask: the brain less its CSF (X, Y, Z), the mask `neurolesion segment` takes its
+            normalisation statistics from; the extra-axial rule judges against it (against
+            ``parenchyma_mask`` when None).
 
     Returns:
         ``(labels, confidences)``: int32 (X, Y, Z) with lesions numbered 1..N (26-connectivity), largest
@@ -126,10 +130,14 @@ def postprocess(
         raise InputError(f"probability map shape {prob.shape}: expected one task (X, Y, Z)")
     if parenchyma_mask is not None and parenchyma_mask.shape != prob.shape:
         raise InputError(f"parenchyma mask shape {parenchyma_mask.shape}: expected {prob.shape} like the map")
+    if tissue_mask is not None and tissue_mask.shape != prob.shape:
+        raise InputError(f"tissue mask shape {tissue_mask.shape}: expected {prob.shape} like the map")
     voxel_mm3 = float(np.prod(spacing))
     cand = cc3d.connected_components(np.ascontiguousarray(prob > threshold), connectivity=26)
     stats = cc3d.statistics(cand)
     pad = int(np.ceil(margin_mm / min(spacing))) + 1
+    if extra_axial and tissue_mask is not None:
+        parenchyma_mask = tissue_mask
     brain = None if parenchyma_mask is None else parenchyma_mask.astype(bool)
     # extra-axial rule: each candidate's voxel count inside the mask, all candidates in one pass
     n_labels = len(stats["voxel_counts"])
@@ -244,6 +252,7 @@ def postprocess_mapped(
     min_size_mm3: float = 0.0,
     min_confidence: float = 0.0,
     extra_axial: bool = False,
+    tissue_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """`postprocess` of a map resampled from the model's grid onto an output grid, the confidence floor
     taken on the model grid (`keep_confident`): what `neurolesion segment` and `neurolesion predict` do.
@@ -259,6 +268,7 @@ def postprocess_mapped(
         min_size_mm3: smaller lesions are dropped (on the output grid).
         min_confidence: lesions whose maximum on the model grid is lower are dropped.
         extra_axial: the task's false-positive rule (see `postprocess`).
+        tissue_mask: the brain less its CSF on the output grid (see `postprocess`).
 
     Returns:
         ``(labels, confidences)`` on the output grid, as `postprocess` returns them.
@@ -276,6 +286,7 @@ def postprocess_mapped(
         threshold=threshold,
         min_size_mm3=min_size_mm3,
         extra_axial=extra_axial,
+        tissue_mask=tissue_mask,
     )
     if min_confidence > 0:
         labels = keep_confident(labels, model_prob, model_spacing, min_confidence, to_output, threshold)
