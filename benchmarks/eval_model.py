@@ -18,8 +18,10 @@ with e.g. ``--card-section synthetic_test_lacune``, enters the card via ``--extr
 By default every case is normalised and post-processed with its own ``brain_mask.nii.gz`` (the
 simulator's, which holds every lesion). ``--brain-mask extract`` computes the masks as ``neurolesion
 segment`` does instead: `brain_masks` on the case's images (reference sequence first; deepbet on heads
-with a skull): the extracted mask for post-processing, that mask less its CSF for the normalisation
-statistics, saved as ``brain_mask.nii.gz`` and ``statistics_mask.nii.gz`` beside each prediction. These
+with a skull): the extracted mask for post-processing, that mask less its CSF for the extra-axial
+false-positive rule, and the region whose statistics match the training masks' for the normalisation,
+saved as ``brain_mask.nii.gz``, ``tissue_mask.nii.gz`` and ``statistics_mask.nii.gz`` beside each
+prediction (a saved ``brain_mask.nii.gz`` is reused, the other two derived from it again). These
 are the figures a user of ``segment`` gets, including the lesions the extracted mask leaves out (bias
 correction, registration and resampling, no-ops on a simulated case's common grid, are not run).
 
@@ -84,18 +86,20 @@ def breakdown_case(case: Path, pred_folder: Path, task: str, rule: str, distance
     )
 
 
-def extracted_masks(case: Path, out: Path) -> tuple[Path, Path]:
-    """The brain mask and the normalisation-statistics mask `neurolesion segment` computes
-    (`neurolesion.preprocess.prepare.brain_masks`) for a case whose images share one grid, saved (once) as
-    ``out/brain_mask.nii.gz`` and ``out/statistics_mask.nii.gz``."""
-    brain_file, statistics_file = out / "brain_mask.nii.gz", out / "statistics_mask.nii.gz"
-    if not (brain_file.is_file() and statistics_file.is_file()):
-        loaded = load_case(case)
-        reference = loaded.images[loaded.reference]
-        brain, statistics = brain_masks({loaded.reference: reference, **loaded.images})
-        save_nifti(brain.astype(np.uint8), brain_file, like=reference, dtype=np.uint8)
-        save_nifti(statistics.astype(np.uint8), statistics_file, like=reference, dtype=np.uint8)
-    return brain_file, statistics_file
+def extracted_masks(case: Path, out: Path) -> tuple[Path, Path, Path]:
+    """The brain, tissue and normalisation-statistics masks `neurolesion segment` computes
+    (`neurolesion.preprocess.prepare.brain_masks`) for a case whose images share one grid, saved as
+    ``out/brain_mask.nii.gz``, ``out/tissue_mask.nii.gz`` and ``out/statistics_mask.nii.gz``; the brain
+    mask (brain extraction, the slow part) is computed once and reused."""
+    files = out / "brain_mask.nii.gz", out / "tissue_mask.nii.gz", out / "statistics_mask.nii.gz"
+    loaded = load_case(case)
+    reference = loaded.images[loaded.reference]
+    saved = load_nifti(files[0], label=True).data > 0 if files[0].is_file() else None
+    masks = brain_masks({loaded.reference: reference, **loaded.images}, brain=saved)
+    out.mkdir(parents=True, exist_ok=True)
+    for mask, file in zip(masks, files, strict=True):
+        save_nifti(mask.astype(np.uint8), file, like=reference, dtype=np.uint8)
+    return files
 
 
 def main() -> None:
@@ -172,13 +176,14 @@ def main() -> None:
         if (out / f"{args.task}_labels.nii.gz").is_file():
             continue
         t0 = time.perf_counter()
-        mask, statistics = extracted_masks(case, out) if args.brain_mask == "extract" else (None, None)
+        mask, tissue, statistics = extracted_masks(case, out) if args.brain_mask == "extract" else (None,) * 3
         predict_files(
             model,
             case,
             out,
             mask=mask,
             statistics_mask=statistics,
+            tissue_mask=tissue,
             min_size_mm3=TASKS[args.task].min_size_mm3,
             precision=args.precision,
         )
@@ -224,7 +229,7 @@ def main() -> None:
             "recall_by_subtype": tables["by_subtype"],
             "recall_by_region": tables["by_region"],
             "hit_rule": f"{args.hit_rule} {args.distance_mm} mm",
-            "brain_mask": "extract_brain, statistics without CSF, as segment"
+            "brain_mask": "extract_brain, tissue and statistics masks derived as segment does"
             if args.brain_mask == "extract"
             else "the case's own",
             "command": shlex.join(["python", *sys.argv]),

@@ -150,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     cases = []
     for case in case_folders(args.cases):
         pred = out / case.name
-        mask_file, statistics = (
+        mask_file, tissue_file, statistics = (
             extracted_masks(case, pred)
             if args.brain_mask == "extract"
-            else (case / "brain_mask.nii.gz", None)
+            else (case / "brain_mask.nii.gz", None, None)
         )
         if not (pred / f"{args.task}_probability.nii.gz").is_file():
             predict_files(
@@ -162,13 +162,14 @@ def main(argv: list[str] | None = None) -> int:
                 pred,
                 mask=mask_file if mask_file.is_file() else None,
                 statistics_mask=statistics,
+                tissue_mask=tissue_file,
                 tta=args.tta,
                 precision=args.precision,
             )
         prob = load_nifti(pred / f"{args.task}_probability.nii.gz")
         truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
         brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
-        tissue = None if statistics is None else load_nifti(statistics, label=True).data > 0
+        tissue = None if tissue_file is None else load_nifti(tissue_file, label=True).data > 0
         cases.append((prob.data, truth.data, brain, tissue, tuple(float(s) for s in truth.spacing)))
     rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial)
     chosen = choose(rows, args.tolerance)

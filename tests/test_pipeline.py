@@ -349,7 +349,7 @@ def test_each_model_gets_the_normalisation_its_card_names(
 def test_extra_axial_candidates_are_judged_against_the_brain_less_its_csf(
     phantom: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Tumours are extra-axial (registry): segment gives their post-processing the statistics mask (the brain
+    # Tumours are extra-axial (registry): segment gives their post-processing the tissue mask (the brain
     # less its CSF), every other task the brain mask.
     import importlib
     import shutil
@@ -364,7 +364,7 @@ def test_extra_axial_candidates_are_judged_against_the_brain_less_its_csf(
     shutil.copy(phantom / "T1.nii.gz", case / "T1C.nii.gz")
     sentinels: list[np.ndarray] = []
 
-    def statistics_mask(self: Prepared) -> np.ndarray:
+    def tissue_mask(self: Prepared) -> np.ndarray:
         sentinels.append(np.zeros_like(self.native_brain_mask()))
         return sentinels[-1]
 
@@ -380,7 +380,7 @@ def test_extra_axial_candidates_are_judged_against_the_brain_less_its_csf(
             *args, parenchyma_mask=parenchyma_mask, tissue_mask=tissue_mask, extra_axial=extra_axial, **kw
         )
 
-    monkeypatch.setattr(Prepared, "native_statistics_mask", statistics_mask)
+    monkeypatch.setattr(Prepared, "native_tissue_mask", tissue_mask)
     monkeypatch.setattr(postprocess_module, "postprocess_mapped", spy)
     models = {}
     for task, inputs in (("tumor", ("t1c", "flair")), ("wmh", ("flair", "t1"))):

@@ -190,7 +190,7 @@ def segment(
     brain_native = prepared.native_brain_mask()
     # the brain less its CSF, for the tasks whose false-positive rule judges against it (one resampling)
     tissue_native = (
-        prepared.native_statistics_mask() if any(t in TASKS and TASKS[t].extra_axial for t in run) else None
+        prepared.native_tissue_mask() if any(t in TASKS and TASKS[t].extra_axial for t in run) else None
     )
 
     labels: dict[str, np.ndarray] = {}

@@ -61,7 +61,7 @@ class Task:
             the internal auditory canal, cortical metastases): post-processing keeps a candidate whose own
             voxels lie mostly in the brain mask instead of dropping one whose surroundings lie mostly outside
             it (`neurolesion.infer.postprocess.postprocess`); `segment` then passes the brain less its CSF
-            (`neurolesion.preprocess.prepare.Prepared.statistics`), which also leaves the enhancing vessels
+            (`neurolesion.preprocess.prepare.Prepared.tissue`), which also leaves the enhancing vessels
             among the CSF out.
     """
 

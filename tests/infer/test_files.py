@@ -103,16 +103,16 @@ def test_statistics_mask_gives_the_normalisation_statistics(
         )
 
 
-def test_extra_axial_candidates_are_judged_against_the_statistics_mask(
+def test_extra_axial_candidates_are_judged_against_the_tissue_mask(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Two sure candidates inside the brain mask; the first lies where the statistics mask (the brain less
-    # its CSF) has nothing: a vessel among the CSF. Tumours are extra-axial (registry): the first is dropped.
+    # Two sure candidates inside the brain mask; the first lies where the tissue mask (the brain less its
+    # CSF) has nothing: a vessel among the CSF. Tumours are extra-axial (registry): the first is dropped.
     write_nifti(tmp_path / "case" / "t1c.nii.gz", np.random.default_rng(4).normal(100, 10, (14, 14, 14)))
     write_nifti(tmp_path / "case" / "brain_mask.nii.gz", np.ones((14, 14, 14), np.uint8))
-    statistics = np.ones((14, 14, 14), np.uint8)
-    statistics[1:6, 1:6, 1:6] = 0
-    write_nifti(tmp_path / "stats.nii.gz", statistics)
+    tissue = np.ones((14, 14, 14), np.uint8)
+    tissue[1:6, 1:6, 1:6] = 0
+    write_nifti(tmp_path / "tissue.nii.gz", tissue)
     prob = np.zeros((1, 14, 14, 14), np.float32)
     prob[0, 2:5, 2:5, 2:5] = 0.95
     prob[0, 8:11, 8:11, 8:11] = 0.95
@@ -120,16 +120,21 @@ def test_extra_axial_candidates_are_judged_against_the_statistics_mask(
     tumor = ModelConfig(inputs=("t1c",), outputs=("tumor",), channels=(4, 8), patch_size=(16, 16, 16))
     wmh = ModelConfig(inputs=("t1c",), outputs=("wmh",), channels=(4, 8), patch_size=(16, 16, 16))
 
-    def count(config: ModelConfig, statistics_mask: Path | None) -> int:
+    def count(config: ModelConfig, tissue_mask: Path | None, statistics_mask: Path | None = None) -> int:
         card = ModelCard.for_config("m", config)
         model = load_model(save_model(tmp_path / "m.pt", build_network(config), config, card))
         summary = files.predict_files(
-            model, tmp_path / "case", tmp_path / "out", statistics_mask=statistics_mask
+            model,
+            tmp_path / "case",
+            tmp_path / "out",
+            statistics_mask=statistics_mask,
+            tissue_mask=tissue_mask,
         )
         return int(summary["tasks"][config.outputs[0]]["count"])
 
-    assert count(tumor, None) == 2  # statistics over the brain mask: both lie in it
-    assert count(tumor, tmp_path / "stats.nii.gz") == 1
+    assert count(tumor, None) == 2  # judged against the brain mask: both lie in it
+    assert count(tumor, tmp_path / "tissue.nii.gz") == 1
+    assert count(tumor, None, tmp_path / "tissue.nii.gz") == 2  # the statistics mask is not the tissue mask
     assert (
-        count(wmh, tmp_path / "stats.nii.gz") == 2
+        count(wmh, tmp_path / "tissue.nii.gz") == 2
     )  # not extra-axial: the periphery rule, on the brain mask

@@ -13,6 +13,7 @@ from neurolesion.preprocess.normalize import (
     normaliser,
     normalize,
     parenchyma,
+    statistics_mask,
     zscore,
     zscore_unclipped,
 )
@@ -136,3 +137,21 @@ def test_normalising_over_the_parenchyma_undoes_what_the_csf_in_a_mask_does_to_z
     assert abs(float(z[tissue].mean())) < 1e-3
     over_tissue = (lesion_value - images["flair"][tissue].mean()) / images["flair"][tissue].std()
     assert over_tissue > 2 * over_brain  # the CSF had compressed the lesion's z-score
+
+
+def test_statistics_mask_keeps_the_ventricles_and_leaves_the_surface_rim_out() -> None:
+    x, y, z = np.ogrid[:64, :64, :64]
+    r = np.sqrt((x - 32.0) ** 2 + (y - 32.0) ** 2 + (z - 32.0) ** 2)
+    brain = r < 30
+    tissue = brain & (r > 5) & (r < 27)  # a ventricle at the centre, sulcal CSF at the surface
+    mask = statistics_mask(tissue, brain)
+    assert mask[r <= 5].all()  # 25-30 mm deep: ventricular CSF, in the training masks too
+    assert not mask[(r >= 25.5) & (r < 27)].any()  # the outer 2 mm of the tissue (as the grid allows)
+    assert mask[(r > 7) & (r < 24)].all()
+    # in millimetres: on a 2 mm grid the same rim is one voxel, and the centre lies 15 voxels but 30 mm deep
+    coarse = statistics_mask(tissue[::2, ::2, ::2], brain[::2, ::2, ::2], (2.0, 2.0, 2.0))
+    assert coarse[16, 16, 16] and not coarse[16, 16, 29]
+    thin = brain & (r > 24) & (r < 27)  # all rim: the tissue itself rather than almost nothing
+    assert np.array_equal(statistics_mask(thin, brain), thin)
+    with pytest.raises(ValueError, match="differs from the brain mask"):
+        statistics_mask(tissue, brain[:10])

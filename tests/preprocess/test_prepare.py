@@ -49,7 +49,7 @@ def test_prepare_grid_images_mask_and_way_back() -> None:
     assert native_mask.shape == flair.shape
     expected = reorient(Volume(HEAD.meta["brain"].astype(np.float32), HEAD.affine), ("L", "P", "S")).data > 0
     assert np.array_equal(native_mask, expected)
-    native_tissue = prepared.native_statistics_mask()  # the same way back, inside the brain
+    native_tissue = prepared.native_tissue_mask()  # the same way back, inside the brain
     assert native_tissue.shape == flair.shape and native_tissue.any()
     assert not (native_tissue & ~native_mask).any()
     # any native array sent to the model grid comes back to the voxel (nested grids)
@@ -117,10 +117,12 @@ def test_prepare_without_bias_and_registration_trusts_the_scanner() -> None:
 def test_brain_masks_leave_the_csf_out_of_the_statistics() -> None:
     # A skull-stripped FLAIR: tissue about 100, a CSF cube about 20, nothing outside the brain.
     rng = np.random.default_rng(3)
-    flair = np.zeros((20, 20, 20), np.float32)
-    flair[2:18, 2:18, 2:18] = rng.normal(100, 5, (16, 16, 16))
-    flair[4:8, 4:8, 4:8] = rng.normal(20, 2, (4, 4, 4))
-    flair[12:16, 12:16, 12:16] = rng.normal(160, 5, (4, 4, 4))  # a bright lesion stays in both
-    brain, statistics = brain_masks({"flair": Volume(flair, np.eye(4))}, "nonzero")
-    assert brain.sum() == 16**3
-    assert not statistics[4:8, 4:8, 4:8].any() and statistics.sum() == 16**3 - 4**3
+    flair = np.zeros((28, 28, 28), np.float32)
+    flair[2:26, 2:26, 2:26] = rng.normal(100, 5, (24, 24, 24))
+    flair[4:10, 4:10, 4:10] = rng.normal(20, 2, (6, 6, 6))
+    flair[16:20, 16:20, 16:20] = rng.normal(160, 5, (4, 4, 4))  # a bright lesion stays in all three
+    brain, tissue, statistics = brain_masks({"flair": Volume(flair, np.eye(4))}, "nonzero")
+    assert brain.sum() == 24**3
+    assert not tissue[4:10, 4:10, 4:10].any() and tissue.sum() == 24**3 - 6**3
+    assert not (statistics & ~tissue).any() and statistics[16:20, 16:20, 16:20].all()
+    assert not statistics[2:4].any() and not statistics[11, 6, 6]  # the rim against the outside and the CSF

@@ -29,6 +29,13 @@ from neurolesion.models.card import LoadedModel
 from neurolesion.preprocess.normalize import normaliser
 
 
+def _mask(path: str | os.PathLike[str], shape: tuple[int, ...]) -> np.ndarray:
+    mask = load_nifti(path, label=True).data > 0
+    if mask.shape != shape:
+        raise InputError(f"{path}: mask shape {mask.shape} differs from the image grid {shape}")
+    return mask
+
+
 def predict_files(
     model: LoadedModel,
     input: str | os.PathLike[str],
@@ -40,6 +47,7 @@ def predict_files(
     min_size_mm3: float = 0.0,
     precision: str = "auto",
     statistics_mask: str | os.PathLike[str] | None = None,
+    tissue_mask: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Predict every task of ``model`` on one case and write ``<task>_probability.nii.gz``,
     ``<task>_labels.nii.gz`` and ``predict.json`` into ``output``.
@@ -55,9 +63,9 @@ def predict_files(
         min_size_mm3: smallest lesion kept (the model card's operating point may raise it).
         precision: network arithmetic, ``auto``, ``float32`` or ``bfloat16`` (see `predict_volume`).
         statistics_mask: NIfTI mask whose voxels give the normalisation statistics (default: the brain
-            mask), e.g. the brain less its CSF that `neurolesion segment` uses
-            (`neurolesion.preprocess.normalize.parenchyma`); also the ``tissue_mask`` of post-processing,
-            which the false-positive rule of ``extra_axial`` tasks judges against.
+            mask), e.g. the one `neurolesion segment` uses (`neurolesion.preprocess.prepare.brain_masks`).
+        tissue_mask: NIfTI mask the false-positive rule of ``extra_axial`` tasks judges against (default:
+            the brain mask), e.g. the brain less its CSF that `neurolesion segment` uses.
 
     Returns:
         ``{"model", "inputs_present", "tasks": {task: {"count", "volume_ml", "confidence"}}}``.
@@ -89,13 +97,9 @@ def predict_files(
     brain = load_nifti(mask_path, label=True).data > 0 if mask_path.is_file() else None
     if brain is not None and brain.shape != ref.shape:
         raise InputError(f"{mask_path}: mask shape {brain.shape} differs from the image grid {ref.shape}")
-    statistics = brain
-    if statistics_mask is not None:
-        statistics = load_nifti(statistics_mask, label=True).data > 0
-        if statistics.shape != ref.shape:
-            raise InputError(
-                f"{statistics_mask}: mask shape {statistics.shape} differs from the image grid {ref.shape}"
-            )
+    statistics, tissue = (
+        brain if path is None else _mask(path, ref.shape) for path in (statistics_mask, tissue_mask)
+    )
     normalise = normaliser(card.normalisation, model.source)  # the one the model was trained with
     normalised = {s: normalise(case.images[s], statistics).data for s in card.inputs if s in case.images}
     image, present = stack_inputs(normalised, card.inputs, str(input), card.required)
@@ -127,7 +131,7 @@ def predict_files(
             model_spacing,
             to_input,
             brain,
-            tissue_mask=statistics,
+            tissue_mask=tissue,
             **settings,
         )
         save_probability(prob[k], out / f"{task}_probability.nii.gz", like=ref)

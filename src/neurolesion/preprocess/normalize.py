@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 
 from neurolesion.errors import InputError
@@ -287,6 +288,64 @@ def parenchyma(images: Mapping[str, np.ndarray], brain: np.ndarray) -> np.ndarra
         if kept.sum() >= 0.5 * brain.sum():
             return kept
     return brain
+
+
+#: `statistics_mask`: depth (mm) of the rim of `parenchyma` left out, where tissue and CSF share voxels.
+STATISTICS_RIM_MM = 2.0
+#: `statistics_mask`: CSF deeper than this (mm) inside the brain mask is ventricular and stays in.
+VENTRICLE_DEPTH_MM = 20.0
+
+
+def statistics_mask(
+    tissue: np.ndarray, brain: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> np.ndarray:
+    """The region of an extracted brain whose intensity statistics match the training masks'.
+
+    Every model's training images were normalised over the simulator's brain mask: brain tissue and the
+    ventricles, no sulcal or extra-cerebral CSF (docs/simulator.md). `parenchyma` removes the CSF class of
+    a brain-extraction mask, ventricles included, and keeps the voxels where tissue and CSF share a voxel
+    at its surface; both move the z-scores. On simulated heads with deepbet's masks (session 24, median
+    of 10 heads per test set) the standard deviation over it is 0.86-1.36 times that over the
+    simulator's mask (SWI 1.36, FLAIR 1.22 on CSVD heads, T2 0.89); this mask, ``tissue`` less its outer
+    `STATISTICS_RIM_MM` plus the CSF more than `VENTRICLE_DEPTH_MM` inside ``brain`` (the ventricles),
+    brings every ratio to 1.02-1.12.
+
+    Args:
+        tissue: boolean (X, Y, Z) brain less its CSF (`parenchyma`).
+        brain: boolean brain mask it came from, same grid.
+        spacing: voxel size (mm).
+
+    Returns:
+        Boolean mask; ``tissue`` itself when the rim would leave less than half of it.
+
+    Raises:
+        ValueError: masks of different shapes.
+
+    Example:
+        >>> x, y, z = np.ogrid[:60, :60, :60]
+        >>> r = np.sqrt((x - 30) ** 2 + (y - 30) ** 2 + (z - 30) ** 2)
+        >>> brain = r < 28
+        >>> tissue = brain & (r > 4) & (r < 25)  # no ventricle, no CSF rim
+        >>> mask = statistics_mask(tissue, brain)
+        >>> bool(mask[30, 30, 30]), bool(mask[30, 30, 55]), bool(mask[30, 30, 50])  # ventricle, rim, tissue
+        (True, False, True)
+    """
+    tissue, brain = np.asarray(tissue, bool), np.asarray(brain, bool)
+    if tissue.shape != brain.shape:
+        raise ValueError(f"tissue mask shape {tissue.shape} differs from the brain mask's {brain.shape}")
+    found = ndimage.find_objects((tissue | brain).astype(np.uint8))
+    if not found or found[0] is None:
+        return tissue
+    # distances within the masks' box and one voxel of background around it, where they all end: the
+    # same as over the whole grid, in a third of the time
+    box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in found[0])
+    core = ndimage.distance_transform_edt(tissue[box], sampling=spacing) > STATISTICS_RIM_MM
+    if core.sum() < 0.5 * tissue.sum():
+        return tissue
+    deep = ndimage.distance_transform_edt(brain[box], sampling=spacing) > VENTRICLE_DEPTH_MM
+    out = np.zeros_like(tissue)
+    out[box] = core | (brain[box] & ~tissue[box] & deep)
+    return out
 
 
 #: Intensity normalisations by the name a model card records: (volume, brain mask or None) -> volume.

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from neurolesion.io.case import Case
 from neurolesion.io.nifti import check_geometry, check_intensities
 from neurolesion.preprocess.bias import n4_correct
 from neurolesion.preprocess.brain import extract_brain
-from neurolesion.preprocess.normalize import normaliser, normalize, parenchyma
+from neurolesion.preprocess.normalize import normaliser, normalize, parenchyma, statistics_mask
 from neurolesion.preprocess.orientation import axcodes, reorient
 from neurolesion.preprocess.registration import RigidTransform, head_mask, register_rigid
 from neurolesion.preprocess.resample import Grid, Order, grid_for_spacing, resample
@@ -63,8 +64,11 @@ class Prepared:
         native_codes: sequence -> its native axis codes.
         resampled: sequence -> (X, Y, Z) float32 on the model grid before normalisation, for models
             trained with another normalisation (see `normalised`).
-        statistics_mask: where the normalisation statistics come from: the brain mask less its CSF
-            (`neurolesion.preprocess.normalize.parenchyma`); None: the brain mask.
+        statistics_mask: where the normalisation statistics come from: the region of the brain mask
+            whose statistics match the training masks' (`neurolesion.preprocess.normalize.statistics_mask`);
+            None: the brain mask.
+        tissue_mask: the brain mask less its CSF (`neurolesion.preprocess.normalize.parenchyma`), which
+            the false-positive rule of extra-axial tasks judges against; None: the brain mask.
     """
 
     images: dict[str, np.ndarray]
@@ -78,11 +82,17 @@ class Prepared:
     native_codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     resampled: dict[str, np.ndarray] = field(default_factory=dict)
     statistics_mask: np.ndarray | None = None
+    tissue_mask: np.ndarray | None = None
 
     @property
     def statistics(self) -> np.ndarray:
         """The mask the normalisation statistics come from."""
         return self.brain_mask if self.statistics_mask is None else self.statistics_mask
+
+    @property
+    def tissue(self) -> np.ndarray:
+        """The brain less its CSF: what the extra-axial false-positive rule judges against."""
+        return self.brain_mask if self.tissue_mask is None else self.tissue_mask
 
     def normalised(
         self, name: str, statistics: np.ndarray | None = None, sequences: Sequence[str] | None = None
@@ -162,9 +172,9 @@ class Prepared:
         """The brain mask on the reference's native grid (bool)."""
         return self.to_native(self.brain_mask.astype(np.float32), order="linear") >= 0.5
 
-    def native_statistics_mask(self) -> np.ndarray:
-        """The normalisation-statistics mask (the brain less its CSF) on the reference's native grid (bool)."""
-        return self.to_native(self.statistics.astype(np.float32), order="linear") >= 0.5
+    def native_tissue_mask(self) -> np.ndarray:
+        """The tissue mask (the brain less its CSF) on the reference's native grid (bool)."""
+        return self.to_native(self.tissue.astype(np.float32), order="linear") >= 0.5
 
 
 @contextmanager
@@ -202,26 +212,50 @@ def _registration_warnings(seq: str, reference: str, transform: RigidTransform) 
     return problems
 
 
-def brain_masks(images: Mapping[str, Volume], method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """The brain mask of co-registered images and the mask their normalisation statistics come from.
+class BrainMasks(NamedTuple):
+    """The masks `prepare` derives from brain extraction (boolean, on the images' grid).
+
+    Attributes:
+        brain: `extract_brain`'s mask: post-processing's parenchyma mask and the analysis's brain.
+        tissue: ``brain`` less its CSF (`neurolesion.preprocess.normalize.parenchyma`): what the
+            extra-axial false-positive rule judges against.
+        statistics: where the normalisation statistics come from
+            (`neurolesion.preprocess.normalize.statistics_mask`).
+    """
+
+    brain: np.ndarray
+    tissue: np.ndarray
+    statistics: np.ndarray
+
+
+def brain_masks(
+    images: Mapping[str, Volume], method: str = "auto", brain: np.ndarray | None = None
+) -> BrainMasks:
+    """The brain mask of co-registered images, that mask less its CSF, and where their statistics come from.
 
     Args:
         images: sequence -> Volume, all on one grid, the reference sequence first.
         method: brain extraction method ("auto", or a name from `brain.available_methods()`).
+        brain: a brain mask extracted before (boolean, same grid): only the other two are derived.
 
     Returns:
-        ``(brain, statistics)``: boolean (X, Y, Z) masks, `extract_brain`'s and that mask less its CSF
-        (`neurolesion.preprocess.normalize.parenchyma`).
+        The BrainMasks.
 
     Raises:
         InputError: unknown method, or no brain found.
-        ValueError: images on different grids.
+        ValueError: images on different grids, or ``brain`` on another grid.
 
     Example:
-        >>> brain, statistics = brain_masks({"flair": flair, "t1": t1})  # doctest: +SKIP
+        >>> masks = brain_masks({"flair": flair, "t1": t1})  # doctest: +SKIP
     """
-    brain = extract_brain(images, method)
-    return brain, parenchyma({seq: volume.data for seq, volume in images.items()}, brain)
+    if brain is None:
+        brain = extract_brain(images, method)
+    elif brain.shape != next(iter(images.values())).shape:
+        raise ValueError(f"brain mask shape {brain.shape} differs from the images' grid")
+    brain = np.asarray(brain, bool)
+    tissue = parenchyma({seq: volume.data for seq, volume in images.items()}, brain)
+    spacing = next(iter(images.values())).spacing
+    return BrainMasks(brain, tissue, statistics_mask(tissue, brain, spacing))
 
 
 def prepare(
@@ -282,22 +316,23 @@ def prepare(
                     f"{seq} covers {covered:.0%} of the {ref} head; outside its field of view it is 0"
                 )
     with _timed(timings, "brain"):
-        mask, statistics = brain_masks(on_grid, brain)
+        masks = brain_masks(on_grid, brain)
     with _timed(timings, "normalize"):
-        images = {seq: normalize(volume, statistics).data for seq, volume in on_grid.items()}
+        images = {seq: normalize(volume, masks.statistics).data for seq, volume in on_grid.items()}
     for message in warnings:
         log.warning(message)
     log.info("prepared %s on %s grid %s: %s", case.sequences, ref, grid.shape, timings)
     return Prepared(
         images=images,
-        brain_mask=mask,
+        brain_mask=masks.brain,
         grid=grid,
         registration=registration,
         timings=timings,
         warnings=warnings,
         reference=ref,
         resampled={seq: volume.data for seq, volume in on_grid.items()},
-        statistics_mask=statistics,
+        statistics_mask=masks.statistics,
+        tissue_mask=masks.tissue,
         native={seq: Grid.of(volume) for seq, volume in case.images.items()},
         native_codes={seq: axcodes(volume) for seq, volume in case.images.items()},
     )
