@@ -126,3 +126,8 @@ def test_brain_masks_leave_the_csf_out_of_the_statistics() -> None:
     assert not tissue[4:10, 4:10, 4:10].any() and tissue.sum() == 24**3 - 6**3
     assert not (statistics & ~tissue).any() and statistics[16:20, 16:20, 16:20].all()
     assert not statistics[2:4].any() and not statistics[11, 6, 6]  # the rim against the outside and the CSF
+    # a brain mask extracted before: only the other two are derived, the same way
+    again = brain_masks({"flair": Volume(flair, np.eye(4))}, "no-such-method", brain=brain)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (brain, tissue, statistics), strict=True))
+    with pytest.raises(ValueError, match=r"brain mask shape \(4, 4, 4\) differs from the images' grid"):
+        brain_masks({"flair": Volume(flair, np.eye(4))}, brain=np.ones((4, 4, 4), bool))

@@ -250,8 +250,8 @@ def brain_masks(
     """
     if brain is None:
         brain = extract_brain(images, method)
-    elif brain.shape != next(iter(images.values())).shape:
-        raise ValueError(f"brain mask shape {brain.shape} differs from the images' grid")
+    elif brain.shape != (grid := next(iter(images.values())).shape):
+        raise ValueError(f"brain mask shape {brain.shape} differs from the images' grid {grid}")
     brain = np.asarray(brain, bool)
     tissue = parenchyma({seq: volume.data for seq, volume in images.items()}, brain)
     spacing = next(iter(images.values())).spacing
