@@ -21,7 +21,7 @@ segment`` does instead: `brain_masks` on the case's images (reference sequence f
 with a skull): the extracted mask for post-processing, that mask less its CSF for the extra-axial
 false-positive rule, and the region whose statistics match the training masks' for the normalisation,
 saved as ``brain_mask.nii.gz``, ``tissue_mask.nii.gz`` and ``statistics_mask.nii.gz`` beside each
-prediction (a saved ``brain_mask.nii.gz`` is reused, the other two derived from it again). These
+prediction and reused (a folder holding only a brain mask gets the other two derived from it). These
 are the figures a user of ``segment`` gets, including the lesions the extracted mask leaves out (bias
 correction, registration and resampling, no-ops on a simulated case's common grid, are not run).
 
@@ -89,9 +89,12 @@ def breakdown_case(case: Path, pred_folder: Path, task: str, rule: str, distance
 def extracted_masks(case: Path, out: Path) -> tuple[Path, Path, Path]:
     """The brain, tissue and normalisation-statistics masks `neurolesion segment` computes
     (`neurolesion.preprocess.prepare.brain_masks`) for a case whose images share one grid, saved as
-    ``out/brain_mask.nii.gz``, ``out/tissue_mask.nii.gz`` and ``out/statistics_mask.nii.gz``; the brain
-    mask (brain extraction, the slow part) is computed once and reused."""
+    ``out/brain_mask.nii.gz``, ``out/tissue_mask.nii.gz`` and ``out/statistics_mask.nii.gz`` and reused
+    (the case's images are not read again); a saved brain mask alone (a folder from before the tissue
+    mask, session 24) is kept and the other two derived from it."""
     files = out / "brain_mask.nii.gz", out / "tissue_mask.nii.gz", out / "statistics_mask.nii.gz"
+    if all(f.is_file() for f in files):
+        return files
     loaded = load_case(case)
     reference = loaded.images[loaded.reference]
     saved = load_nifti(files[0], label=True).data > 0 if files[0].is_file() else None

@@ -1,14 +1,16 @@
-"""Where should `segment` take its normalisation statistics? The brain-extraction mask, or it less the CSF.
+"""Where should `segment` take its normalisation statistics? The brain-extraction mask, or parts of it.
 
 Every model was trained on simulated images z-scored over the simulator's brain mask, which holds brain
 tissue and the ventricles but not the CSF of the sulci and around the brain. `segment` used to z-score
 over deepbet's mask, which keeps that CSF (12 % of the mask on a simulated case): a train / inference
 mismatch that compresses every z-value. This benchmark runs the pre-processing of `segment` once per
-simulated case (N4, registration, deepbet) and then one model with the statistics from three masks:
+simulated case (N4, registration, deepbet) and then one model with the statistics from four masks:
 
-- ``brain``: deepbet's mask (what `segment` did before);
-- ``parenchyma``: deepbet's mask less its CSF (`Prepared.statistics`, from
-  `neurolesion.preprocess.normalize.parenchyma`: what it does now);
+- ``brain``: deepbet's mask (what `segment` did before session 14);
+- ``tissue``: deepbet's mask less its CSF (`Prepared.tissue`, `neurolesion.preprocess.normalize.parenchyma`:
+  sessions 14-23);
+- ``statistics``: that mask less its outer 2 mm plus the ventricles (`Prepared.statistics`,
+  `neurolesion.preprocess.normalize.statistics_mask`: what it does now);
 - ``truth``: the simulator's brain mask (the training convention; simulated cases only).
 
 Labels follow the model card (operating point, TTA), as in `segment`, and are scored on the case's grid
@@ -70,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         masks = {
             "brain": prep.brain_mask,
-            "parenchyma": prep.statistics,  # what prepare() took them from
+            "tissue": prep.tissue,
+            "statistics": prep.statistics,  # what prepare() took them from
             "truth": on_model.data > 0.5,
         }
         box = (slice(None), *mask_box(prep.brain_mask, prep.grid.spacing, BOX_MARGIN_MM))
         brain_native = prep.native_brain_mask()
+        tissue_native = prep.native_tissue_mask()  # the extra-axial rule's, as segment passes it
         spacing = tuple(float(s) for s in truth.spacing)
         row: dict[str, Any] = {"case": folder.name, "truth_lesions": int(len(np.unique(truth.data)) - 1)}
         for name, stats in masks.items():
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 prep.grid.spacing,
                 partial(prep.to_native, order="linear"),
                 parenchyma_mask=brain_native,
+                tissue_mask=tissue_native,
                 **card.postprocess_settings(args.task),
             )
             m = match_lesions(lab, truth.data > 0, spacing, rule="centroid", distance_mm=5.0)
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     pooled: dict[str, Any] = {}
-    for name in ("brain", "parenchyma", "truth"):
+    for name in ("brain", "tissue", "statistics", "truth"):
         tp = sum(r[name]["tp"] for r in rows)
         fp = sum(r[name]["fp"] for r in rows)
         fn = sum(r[name]["fn"] for r in rows)

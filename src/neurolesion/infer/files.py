@@ -94,9 +94,7 @@ def predict_files(
                 "grid (use `neurolesion segment`, which co-registers)"
             )
     mask_path = Path(mask) if mask else Path(input) / "brain_mask.nii.gz"
-    brain = load_nifti(mask_path, label=True).data > 0 if mask_path.is_file() else None
-    if brain is not None and brain.shape != ref.shape:
-        raise InputError(f"{mask_path}: mask shape {brain.shape} differs from the image grid {ref.shape}")
+    brain = _mask(mask_path, ref.shape) if mask_path.is_file() else None
     statistics, tissue = (
         brain if path is None else _mask(path, ref.shape) for path in (statistics_mask, tissue_mask)
     )

@@ -113,9 +113,8 @@ def postprocess(
         min_confidence: candidates whose maximum probability is lower are dropped.
         extra_axial: judge a candidate by its own voxels instead of its periphery: it is dropped when more
             than ``max_outside`` of them lie outside ``tissue_mask`` (`neurolesion.registry.Task`).
-        tissue_mask: the brain less its CSF (X, Y, Z), the mask `neurolesion segment` takes its
-            normalisation statistics from; the extra-axial rule judges against it (against
-            ``parenchyma_mask`` when None).
+        tissue_mask: the brain less its CSF (X, Y, Z; `neurolesion.preprocess.prepare.Prepared.tissue`);
+            the extra-axial rule judges against it (against ``parenchyma_mask`` when None).
 
     Returns:
         ``(labels, confidences)``: int32 (X, Y, Z) with lesions numbered 1..N (26-connectivity), largest

@@ -248,14 +248,14 @@ def brain_masks(
     Example:
         >>> masks = brain_masks({"flair": flair, "t1": t1})  # doctest: +SKIP
     """
+    first = next(iter(images.values()))
     if brain is None:
         brain = extract_brain(images, method)
-    elif brain.shape != (grid := next(iter(images.values())).shape):
-        raise ValueError(f"brain mask shape {brain.shape} differs from the images' grid {grid}")
+    elif brain.shape != first.shape:
+        raise ValueError(f"brain mask shape {brain.shape} differs from the images' grid {first.shape}")
     brain = np.asarray(brain, bool)
     tissue = parenchyma({seq: volume.data for seq, volume in images.items()}, brain)
-    spacing = next(iter(images.values())).spacing
-    return BrainMasks(brain, tissue, statistics_mask(tissue, brain, spacing))
+    return BrainMasks(brain, tissue, statistics_mask(tissue, brain, first.spacing))
 
 
 def prepare(
