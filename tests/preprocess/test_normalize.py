@@ -155,3 +155,17 @@ def test_statistics_mask_keeps_the_ventricles_and_leaves_the_surface_rim_out() -
     assert np.array_equal(statistics_mask(thin, brain), thin)
     with pytest.raises(ValueError, match="differs from the brain mask"):
         statistics_mask(tissue, brain[:10])
+
+
+def test_statistics_mask_narrows_its_rim_on_a_tight_mask_rather_than_dropping_it() -> None:
+    # a slab 7 voxels thick: a 2 mm rim leaves 3 of its 7 layers, a 1 mm rim 5
+    slab = np.zeros((40, 40, 9), bool)
+    slab[2:38, 2:38, 1:8] = True
+    mask = statistics_mask(slab, slab)
+    assert not mask[20, 20, 1] and not mask[20, 20, 7]  # the outer layers stay out
+    assert mask[20, 20, 2:7].all()  # the next ones, 2 mm from the surface, come in
+    assert mask.sum() >= 0.5 * slab.sum()
+    # the full rim where it leaves half: a thicker slab loses its two outer layers on each side
+    thick = np.zeros((40, 40, 13), bool)
+    thick[2:38, 2:38, 1:12] = True
+    assert statistics_mask(thick, thick)[20, 20].tolist() == [False] * 3 + [True] * 7 + [False] * 3

@@ -308,7 +308,9 @@ def statistics_mask(
     of 10 heads per test set) the standard deviation over it is 0.86-1.36 times that over the
     simulator's mask (SWI 1.36, FLAIR 1.22 on CSVD heads, T2 0.89); this mask, ``tissue`` less its outer
     `STATISTICS_RIM_MM` plus the CSF more than `VENTRICLE_DEPTH_MM` inside ``brain`` (the ventricles),
-    brings every ratio to 1.02-1.12.
+    brings every ratio to 1.02-1.12. Where that rim would leave less than half of ``tissue`` (a tight,
+    pre-stripped mask, a thin slab), the rim narrows to the widest distance that leaves half, so that the
+    statistics change gradually with the mask rather than jumping back to ``tissue``.
 
     Args:
         tissue: boolean (X, Y, Z) brain less its CSF (`parenchyma`).
@@ -316,7 +318,7 @@ def statistics_mask(
         spacing: voxel size (mm).
 
     Returns:
-        Boolean mask; ``tissue`` itself when the rim would leave less than half of it.
+        Boolean mask; ``tissue`` itself when even a one-voxel rim would leave less than half of it.
 
     Raises:
         ValueError: masks of different shapes.
@@ -340,9 +342,14 @@ def statistics_mask(
     if not found or found[0] is None:
         return tissue
     box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in found[0])
-    core = ndimage.distance_transform_edt(tissue[box], sampling=spacing) > STATISTICS_RIM_MM
-    if core.sum() < 0.5 * tissue.sum():
+    depth = ndimage.distance_transform_edt(tissue[box], sampling=spacing)
+    inside = depth[tissue[box]]
+    # the widest rim up to STATISTICS_RIM_MM (the distances a voxel can have, widest first) leaving half
+    rims = np.unique(inside[inside <= STATISTICS_RIM_MM])[::-1]
+    rim = next((r for r in rims if np.count_nonzero(inside > r) >= 0.5 * inside.size), None)
+    if rim is None:
         return tissue
+    core = depth > rim
     deep = ndimage.distance_transform_edt(brain[box], sampling=spacing) > VENTRICLE_DEPTH_MM
     out = np.zeros_like(tissue)
     out[box] = core | (brain[box] & ~tissue[box] & deep)
