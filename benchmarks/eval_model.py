@@ -187,7 +187,8 @@ def main() -> None:
             mask=mask,
             statistics_mask=statistics,
             tissue_mask=tissue,
-            min_size_mm3=TASKS[args.task].min_size_mm3,
+            # each task's own clinical minimum: a multi-task model writes every task's labels here
+            min_size_mm3={task: TASKS[task].min_size_mm3 for task in model.card.tasks},
             precision=args.precision,
         )
         seconds.append(time.perf_counter() - t0)
