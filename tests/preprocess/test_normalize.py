@@ -157,6 +157,31 @@ def test_statistics_mask_keeps_the_ventricles_and_leaves_the_surface_rim_out() -
         statistics_mask(tissue, brain[:10])
 
 
+def test_statistics_mask_leaves_out_dark_non_brain_voxels_under_the_surface() -> None:
+    # a brain-extraction mask that overreaches: a patch of bone 3-5 mm under its surface, dark on every
+    # image, not CSF (so in the tissue mask) and deeper than the 2 mm rim
+    rng = np.random.default_rng(0)
+    x, y, z = np.ogrid[:64, :64, :64]
+    r = np.sqrt((x - 32.0) ** 2 + (y - 32.0) ** 2 + (z - 32.0) ** 2)
+    brain = r < 30
+    bone = brain & (r > 25) & (r < 27) & (x < 32)
+    t1 = np.where(brain, 100.0 + rng.normal(0, 5, r.shape), 0.0)
+    t1[bone] = 10.0
+    t2 = np.where(brain, 80.0 + rng.normal(0, 5, r.shape), 0.0)
+    without = statistics_mask(brain, brain)
+    assert without[bone].all()  # not CSF, under the rim: in the statistics without the images
+    mask = statistics_mask(brain, brain, images={"t1": t1, "t2": t2})
+    assert not mask[bone].any()
+    tissue_band = brain & (r > 23) & (r < 27) & (x > 34)  # the same depths, brain-like intensities
+    assert mask[tissue_band].mean() > 0.95  # the darkest 1 % of a noisy image's band goes too
+    assert mask[r < 20].all()  # deeper than the band: untouched
+    # a sequence that covers half the brain (0 outside its field of view): its zeros are not dark
+    slab = statistics_mask(brain, brain, images={"t2": np.where(x > 32, t2, 0.0)})
+    assert slab[without & (x < 30)].all()
+    with pytest.raises(ValueError, match="t1: image shape"):
+        statistics_mask(brain, brain, images={"t1": t1[:10]})
+
+
 def test_statistics_mask_narrows_its_rim_on_a_tight_mask_rather_than_dropping_it() -> None:
     # a slab 7 voxels thick: a 2 mm rim leaves 3 of its 7 layers, a 1 mm rim 5
     slab = np.zeros((40, 40, 9), bool)

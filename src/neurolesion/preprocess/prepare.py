@@ -254,8 +254,9 @@ def brain_masks(
     elif brain.shape != first.shape:
         raise ValueError(f"brain mask shape {brain.shape} differs from the images' grid {first.shape}")
     brain = np.asarray(brain, bool)
-    tissue = parenchyma({seq: volume.data for seq, volume in images.items()}, brain)
-    return BrainMasks(brain, tissue, statistics_mask(tissue, brain, first.spacing))
+    arrays = {seq: volume.data for seq, volume in images.items()}
+    tissue = parenchyma(arrays, brain)
+    return BrainMasks(brain, tissue, statistics_mask(tissue, brain, first.spacing, arrays))
 
 
 def prepare(
