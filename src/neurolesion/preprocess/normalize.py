@@ -320,11 +320,11 @@ def statistics_mask(
     statistics change gradually with the mask rather than jumping back to ``tissue``.
 
     Given the ``images``, the voxels within `SURFACE_BAND_MM` of the brain mask's surface that are darker,
-    on any image, than the `DARK_PERCENTILE` percentile of the deeper part of the mask are left out too
-    (an image's zeros, outside its field of view, are not judged):
-    the bone, dura and sinuses a brain-extraction mask takes in where it overreaches by more than the rim
-    (dark on every sequence; not CSF, so `parenchyma` keeps them). On simulated heads with deepbet's masks
-    they are under 1 % of the mask but widen the SWI spread by up to a third (session 25).
+    on any image, than the `DARK_PERCENTILE` percentile of the deeper part of the mask are left out too;
+    an image's zeros (outside its field of view) are not judged. They are the bone, dura and sinuses that
+    a brain-extraction mask takes in where it overreaches by more than the rim: dark on most sequences,
+    and not CSF, so `parenchyma` keeps them. On simulated heads with deepbet's masks they are under 1 % of
+    the mask but widened the SWI spread by up to a third (session 25).
 
     Args:
         tissue: boolean (X, Y, Z) brain less its CSF (`parenchyma`).
