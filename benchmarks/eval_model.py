@@ -60,7 +60,6 @@ from neurolesion.metrics.evaluate import evaluate_folders
 from neurolesion.metrics.lesionwise import HitRule
 from neurolesion.models.card import export_model, load_model
 from neurolesion.preprocess.prepare import brain_masks
-from neurolesion.registry import TASKS
 from neurolesion.train.data import case_folders
 
 
@@ -187,8 +186,6 @@ def main() -> None:
             mask=mask,
             statistics_mask=statistics,
             tissue_mask=tissue,
-            # each task's own clinical minimum: a multi-task model writes every task's labels here
-            min_size_mm3={task: TASKS[task].min_size_mm3 for task in model.card.tasks},
             precision=args.precision,
         )
         seconds.append(time.perf_counter() - t0)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ def predict_files(
     tta: bool | None = None,
     device: str | None = None,
     threshold: float | None = None,
-    min_size_mm3: float | Mapping[str, float] = 0.0,
+    min_size_mm3: float = 0.0,
     precision: str = "auto",
     statistics_mask: str | os.PathLike[str] | None = None,
     tissue_mask: str | os.PathLike[str] | None = None,
@@ -61,8 +60,8 @@ def predict_files(
         tta: mirror test-time augmentation (None: as the model card says).
         device: torch device.
         threshold: probability threshold of the lesion maps (None: the model card's, else 0.5).
-        min_size_mm3: smallest lesion kept (the model card's operating point may raise it); a mapping
-            gives each task its own (0 for a task it lacks), as a multi-task model's tasks need.
+        min_size_mm3: smallest lesion kept, for every task (each task's registry minimum and the model
+            card's operating point, `ModelCard.postprocess_settings`, apply anyway and may raise it).
         precision: network arithmetic, ``auto``, ``float32`` or ``bfloat16`` (see `predict_volume`).
         statistics_mask: NIfTI mask whose voxels give the normalisation statistics (default: the brain
             mask), e.g. the one `neurolesion segment` uses (`neurolesion.preprocess.prepare.brain_masks`).
@@ -121,8 +120,7 @@ def predict_files(
     tasks: dict[str, Any] = {}
     for k, task in enumerate(card.tasks):
         settings = card.postprocess_settings(task)
-        floor = min_size_mm3.get(task, 0.0) if isinstance(min_size_mm3, Mapping) else min_size_mm3
-        settings["min_size_mm3"] = max(settings["min_size_mm3"], floor)
+        settings["min_size_mm3"] = max(settings["min_size_mm3"], min_size_mm3)
         if threshold is not None:
             settings["threshold"] = threshold
         labels, conf = postprocess_mapped(
