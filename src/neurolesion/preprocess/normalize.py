@@ -379,9 +379,9 @@ def statistics_mask(
         for image in (images or {}).values():
             values = np.asarray(image)[box]
             covered = values != 0  # 0: outside a sequence's field of view (`prepare`)
-            if (below & covered).any():
-                floor = np.percentile(values[below & covered], DARK_PERCENTILE)
-                dark |= band & covered & (values < floor)
+            deeper = values[below & covered]
+            if deeper.size:
+                dark |= band & covered & (values < np.percentile(deeper, DARK_PERCENTILE))
         kept &= ~dark
     out = np.zeros_like(tissue)
     out[box] = kept
