@@ -58,11 +58,12 @@ class Task:
         lesion_types: the `type` values its lesions can have in lesions.csv.
         min_size_mm3: smallest lesion kept by post-processing (clinical definition of the marker).
         extra_axial: its lesions may lie against or outside the brain's surface (meningiomas, schwannomas in
-            the internal auditory canal, cortical metastases): post-processing keeps a candidate whose own
-            voxels lie mostly in the brain mask instead of dropping one whose surroundings lie mostly outside
-            it (`neurolesion.infer.postprocess.postprocess`); `segment` then passes the brain less its CSF
-            (`neurolesion.preprocess.prepare.Prepared.tissue`), which also leaves the enhancing vessels
-            among the CSF out.
+            the internal auditory canal, cortical metastases): post-processing judges a candidate by its own
+            voxels instead of dropping one whose surroundings lie mostly outside the brain mask
+            (`neurolesion.infer.postprocess.postprocess`): `segment` passes the brain less its CSF
+            (`neurolesion.preprocess.prepare.Prepared.tissue`), and a candidate is kept when its voxels
+            inside the brain mask are mostly that tissue, not the CSF with its enhancing vessels, whatever
+            lies outside the mask.
     """
 
     name: str

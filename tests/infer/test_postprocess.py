@@ -121,3 +121,29 @@ def test_the_extra_axial_rule_judges_against_the_tissue_mask() -> None:
     assert postprocess(prob, (1, 1, 1), brain, tissue_mask=tissue)[0].max() == 1
     with pytest.raises(InputError, match="tissue mask shape"):
         postprocess(prob, (1, 1, 1), brain, tissue_mask=tissue[:5])
+
+
+def test_the_extra_axial_rule_ignores_what_lies_outside_the_brain_mask() -> None:
+    # With a tissue mask, an extra-axial candidate is judged by its voxels inside the brain mask only: a
+    # schwannoma filling its bony canal (a quarter of it inside the mask, that quarter tissue) is kept; a
+    # vessel leaving the mask among the CSF (its inside part mostly CSF) and a scalp blob that grazes the
+    # mask (under 5 % inside) are dropped.
+    shape = (40, 40, 40)
+    brain = np.zeros(shape, bool)
+    brain[:, :, :20] = True
+    tissue = brain.copy()
+    tissue[:, 25:35, 16:20] = False  # CSF along the surface at the vessel
+    canal = np.zeros(shape, bool)
+    canal[5:9, 5:9, 17:29] = True  # 3 of its 12 slices inside the mask, in tissue
+    vessel = np.zeros(shape, bool)
+    vessel[28:32, 28:32, 14:26] = True  # 6 slices inside: 4 in the CSF, 2 in tissue
+    scalp = np.zeros(shape, bool)
+    scalp[18:22, 5:9, 19:40] = True  # 1 of its 21 slices inside
+    prob = np.zeros(shape, np.float32)
+    prob[canal | vessel | scalp] = 0.9
+    labels, _ = postprocess(prob, (1, 1, 1), brain, extra_axial=True, tissue_mask=tissue)
+    assert labels[canal].all() and not labels[vessel].any() and not labels[scalp].any()
+    # Without the tissue mask, more than half of a candidate's voxels outside the brain mask drop it: the
+    # canal tumour and the scalp blob; the vessel, half inside, stays.
+    labels, _ = postprocess(prob, (1, 1, 1), brain, extra_axial=True)
+    assert not labels[canal].any() and labels[vessel].all() and not labels[scalp].any()

@@ -5,8 +5,12 @@ The false-positive rule: a candidate is dropped when more than half of the voxel
 around it (its periphery, excluding the candidate) lie outside the brain parenchyma, as a neuroradiologist
 discards a "microbleed" that is really a vessel or bone on the brain surface. Tasks whose lesions lie
 against the surface by nature (``extra_axial``: meningiomas, schwannomas, cortical metastases, whose
-surroundings are CSF, dura and bone) keep a candidate when most of its own voxels lie in the brain tissue
-mask (the brain less its CSF, and so less the enhancing vessels among it, which are as dark on FLAIR).
+surroundings are CSF, dura and bone) are judged by their own voxels instead: a candidate is kept when it
+reaches into the brain mask and at least three quarters of its voxels inside that mask lie in the brain
+tissue mask (the brain less its CSF, and so less the enhancing vessels among it, which are as dark on
+FLAIR). Its voxels outside the brain mask are not held against it: an extraction mask cuts an extra-axial
+tumour where it leaves the brain (a vestibular schwannoma in its bony canal, a meningioma through the skull
+base).
 
 Example:
     >>> prob = np.zeros((20, 20, 20), np.float32)
@@ -47,6 +51,13 @@ def periphery_outside_fraction(
     n = int(ring.sum())
     return float((ring & ~parenchyma).sum()) / n if n else 0.0
 
+
+#: Extra-axial rule: the smallest fraction of a candidate's voxels inside the brain mask (below: a candidate
+#: that only grazes the mask from outside, scalp or bone marrow).
+EXTRA_AXIAL_MIN_IN_BRAIN = 0.05
+#: Extra-axial rule: the smallest fraction of a candidate's voxels inside the brain mask that must lie in the
+#: tissue mask (below: mostly vessels, sinuses or choroid plexus among the CSF).
+EXTRA_AXIAL_MIN_TISSUE = 0.75
 
 #: The settings of an operating point (a model card's `postprocess` entry per task).
 OPERATING_POINT_KEYS = ("threshold", "min_size_mm3", "min_confidence")
@@ -111,10 +122,14 @@ def postprocess(
         margin_mm: periphery width of the false-positive rule.
         max_outside: periphery fraction outside parenchyma above which a candidate is dropped.
         min_confidence: candidates whose maximum probability is lower are dropped.
-        extra_axial: judge a candidate by its own voxels instead of its periphery: it is dropped when more
-            than ``max_outside`` of them lie outside ``tissue_mask`` (`neurolesion.registry.Task`).
-        tissue_mask: the brain less its CSF (X, Y, Z; `neurolesion.preprocess.prepare.Prepared.tissue`);
-            the extra-axial rule judges against it (against ``parenchyma_mask`` when None).
+        extra_axial: judge a candidate by its own voxels instead of its periphery
+            (`neurolesion.registry.Task`). With ``tissue_mask``: dropped when less than
+            `EXTRA_AXIAL_MIN_IN_BRAIN` of them lie inside ``parenchyma_mask`` (the brain mask) or less than
+            `EXTRA_AXIAL_MIN_TISSUE` of those inside it lie in ``tissue_mask``; voxels outside the brain mask
+            count for nothing. Without: dropped when more than ``max_outside`` of them lie outside
+            ``parenchyma_mask``.
+        tissue_mask: the brain less its CSF (X, Y, Z; `neurolesion.preprocess.prepare.Prepared.tissue`),
+            for the extra-axial rule.
 
     Returns:
         ``(labels, confidences)``: int32 (X, Y, Z) with lesions numbered 1..N (26-connectivity), largest
@@ -135,32 +150,42 @@ def postprocess(
     cand = cc3d.connected_components(np.ascontiguousarray(prob > threshold), connectivity=26)
     stats = cc3d.statistics(cand)
     pad = int(np.ceil(margin_mm / min(spacing))) + 1
-    if extra_axial and tissue_mask is not None:
-        parenchyma_mask = tissue_mask
     brain = None if parenchyma_mask is None else parenchyma_mask.astype(bool)
-    # extra-axial rule: each candidate's voxel count inside the mask, all candidates in one pass
+    if extra_axial and tissue_mask is not None and brain is None:
+        brain = tissue_mask.astype(bool)
+        tissue_mask = None
+    # extra-axial rule: each candidate's voxel counts inside the masks, all candidates in one pass
     n_labels = len(stats["voxel_counts"])
-    inside = (
-        None
-        if brain is None or not extra_axial
-        else np.bincount(cand[brain].astype(np.intp), minlength=n_labels)
-    )
+    inside = in_tissue = None
+    if brain is not None and extra_axial:
+        inside = np.bincount(cand[brain].astype(np.intp), minlength=n_labels)
+        if tissue_mask is not None:
+            in_tissue = np.bincount(
+                cand[brain & tissue_mask.astype(bool)].astype(np.intp), minlength=n_labels
+            )
     kept: list[tuple[int, int, float]] = []
     for lab in range(1, n_labels):
         size = int(stats["voxel_counts"][lab])
         box = stats["bounding_boxes"][lab]
         if size == 0 or size * voxel_mm3 < min_size_mm3:
             continue
-        if brain is not None:
-            if inside is not None:
-                frac = 1.0 - float(inside[lab]) / size
-            else:
-                sl = tuple(
-                    slice(max(0, s.start - pad), min(n, s.stop + pad))
-                    for s, n in zip(box, prob.shape, strict=True)
-                )
-                frac = periphery_outside_fraction(cand[sl] == lab, brain[sl], spacing, margin_mm)
-            if frac > max_outside:
+        if in_tissue is not None and inside is not None:
+            n_in = int(inside[lab])
+            if (
+                n_in == 0
+                or n_in < EXTRA_AXIAL_MIN_IN_BRAIN * size
+                or in_tissue[lab] < EXTRA_AXIAL_MIN_TISSUE * n_in
+            ):
+                continue
+        elif inside is not None:
+            if 1.0 - float(inside[lab]) / size > max_outside:
+                continue
+        elif brain is not None:
+            sl = tuple(
+                slice(max(0, s.start - pad), min(n, s.stop + pad))
+                for s, n in zip(box, prob.shape, strict=True)
+            )
+            if periphery_outside_fraction(cand[sl] == lab, brain[sl], spacing, margin_mm) > max_outside:
                 continue
         conf = float(prob[box][cand[box] == lab].max())
         if conf < min_confidence:
