@@ -51,6 +51,7 @@ from neurolesion.io.case import load_case
 from neurolesion.io.nifti import load_nifti, save_nifti
 from neurolesion.metrics.breakdown import (
     CaseBreakdown,
+    acquisition_slice_mm,
     build_tables,
     case_breakdown,
     records_by_id,
@@ -82,6 +83,7 @@ def breakdown_case(case: Path, pred_folder: Path, task: str, rule: str, distance
         rule=cast(HitRule, rule),
         distance_mm=distance_mm,
         prob=None if prob is None else prob.data,
+        slice_mm=acquisition_slice_mm(meta, task),
     )
 
 
@@ -229,6 +231,8 @@ def main() -> None:
             "recall_by_size": tables["by_size"],
             "recall_by_subtype": tables["by_subtype"],
             "recall_by_region": tables["by_region"],
+            "recall_by_slice": tables["by_slice"],
+            "recall_by_size_thin_slices": tables["by_size_thin_slices"],
             "hit_rule": f"{args.hit_rule} {args.distance_mm} mm",
             "brain_mask": "extract_brain, tissue and statistics masks derived as segment does"
             if args.brain_mask == "extract"

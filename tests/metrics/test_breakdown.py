@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neurolesion.metrics.breakdown import (
+    acquisition_slice_mm,
     build_tables,
     case_breakdown,
     records_by_id,
@@ -139,7 +140,7 @@ def test_empty_truth_and_prediction() -> None:
     tables = build_tables([case_breakdown("c", z, z, {})], task="tumor")
     assert tables["n_lesions"] == 0
     assert tables["pooled"]["f1"] == 1.0
-    assert [r["value"] for r in tables["requirements"]] == [None, None, 1.0]
+    assert [r["value"] for r in tables["requirements"]] == [None, None, 1.0, None]
 
 
 def test_rejects_fractional_truth_and_shape_mismatch() -> None:
@@ -147,3 +148,33 @@ def test_rejects_fractional_truth_and_shape_mismatch() -> None:
         case_breakdown("c", np.zeros((4, 4, 4)), np.full((4, 4, 4), 0.5), {})
     with pytest.raises(ValueError, match="shape"):
         case_breakdown("c", np.zeros((4, 4, 5)), np.zeros((4, 4, 4)), {})
+
+
+def test_recall_by_slice_thickness_of_the_task_sequence(
+    tumour_case: tuple[np.ndarray, np.ndarray, list[dict[str, Any]]],
+) -> None:
+    # Two copies of the tumour case, one acquired on 1 mm T1c slices, one on 5 mm ones with the 3 mm
+    # metastasis missed there: the thin-slice 2-5 mm recall stays 1, the pooled one falls to a half.
+    pred, truth, records = tumour_case
+    thin_meta = {"acquisition": {"t1c": {"spacing": [0.9, 0.9, 1.0]}, "flair": {"spacing": [1, 1, 5]}}}
+    thick_meta = {"acquisition": {"t1c": {"spacing": [0.9, 0.9, 5.0]}}}
+    assert acquisition_slice_mm(thin_meta, "tumor") == 1.0  # T1c, the task's sequence, not FLAIR
+    assert acquisition_slice_mm(thick_meta, "wmh") is None  # no FLAIR acquisition recorded
+    recs = records_by_id(records, "tumor")
+    missed = pred.copy()
+    missed[truth == 5] = 0
+    missed[np.roll(truth == 5, 1, axis=0)] = 0
+    cases = [
+        case_breakdown("thin", pred, truth, recs, slice_mm=acquisition_slice_mm(thin_meta, "tumor")),
+        case_breakdown("thick", missed, truth, recs, slice_mm=acquisition_slice_mm(thick_meta, "tumor")),
+    ]
+    tables = build_tables(cases, task="tumor")
+    assert tables["by_slice"]["thin (<= 1.5 mm)"] == {"detected": 3, "total": 4, "recall": 0.75}
+    assert tables["by_slice"]["thick (> 1.5 mm)"] == {"detected": 2, "total": 4, "recall": 0.5}
+    assert tables["by_size_thin_slices"]["2-5 mm"] == {"detected": 1, "total": 1, "recall": 1.0}
+    req = {r["name"]: r for r in tables["requirements"]}
+    assert req["lesion recall, diameter 2-5 mm"]["value"] == 0.5
+    thin = req["lesion recall, diameter 2-5 mm, thin slices"]
+    assert (thin["value"], thin["total"], thin["target"], thin["met"]) == (1.0, 1, None, None)
+    md = tables_markdown(tables)
+    assert "## Recall by slice thickness" in md and "| thick (> 1.5 mm) | 2 | 4 | 0.500 |" in md

@@ -5,9 +5,10 @@ ids and ``case.json`` whose ``lesions`` list has one record per inserted lesion:
 value in that task's label map), ``type``, ``subtype`` (Zabramski type, solid/ring, periventricular/deep
 ...), ``region`` (lobar / deep / infratentorial ...) and ``extra.diameter_mm`` for most types. This module
 matches a prediction to such a truth with `match_lesions` (the evaluation's rule), ties every true lesion
-to its record, and tabulates lesion-wise recall per diameter bin, type, subtype and region, plus pooled
-precision, recall and F1 and the detection requirements of the task (tumour: recall at 5 mm and above,
-recall at 2-5 mm, precision).
+to its record, and tabulates lesion-wise recall per diameter bin, type, subtype, region and slice
+thickness of the case's acquisition (thin: at most `THIN_SLICE_MM`, as radiosurgery planning asks), plus
+pooled precision, recall and F1 and the detection requirements of the task (tumour: recall at 5 mm and
+above, recall at 2-5 mm, precision; reported beside them, recall at 2-5 mm on thin slices).
 
 Example:
     >>> t = np.zeros((30, 30, 30), np.int16); t[2:5, 2:5, 2:5] = 1; t[15:25, 15:25, 15:25] = 2
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 DIAMETER_EDGES_MM: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0)
 UNKNOWN = "unknown"
+#: Thickest voxel side (mm) of a thin-slice acquisition: what stereotactic radiosurgery planning asks of
+#: its contrast-enhanced T1 (1-1.5 mm slices).
+THIN_SLICE_MM = 1.5
+SLICE_BINS: tuple[str, ...] = (f"thin (<= {THIN_SLICE_MM:g} mm)", f"thick (> {THIN_SLICE_MM:g} mm)")
 
 # Issue 7 detection targets per task: (name, lesion subset or pooled statistic, target or None to report).
 REQUIREMENTS: dict[str, tuple[tuple[str, str, float | None], ...]] = {
@@ -49,6 +54,7 @@ REQUIREMENTS: dict[str, tuple[tuple[str, str, float | None], ...]] = {
         ("lesion recall, diameter >= 5 mm", "recall_ge5", 0.95),
         ("lesion recall, diameter 2-5 mm", "recall_2to5", 0.80),
         ("lesion precision", "precision", 0.90),
+        ("lesion recall, diameter 2-5 mm, thin slices", "recall_2to5_thin", None),
     ),
     "cmb": (("lesion F1", "f1", 0.85),),
 }
@@ -66,6 +72,7 @@ class TrueLesion:
         region: record region.
         diameter_mm: record ``extra.diameter_mm``, else the mask's maximum 3D (Feret) diameter.
         detected: matched by a predicted lesion.
+        slice_mm: thickest voxel side of the case's acquisition of the task's sequence (None: unknown).
     """
 
     case: str
@@ -75,6 +82,7 @@ class TrueLesion:
     region: str
     diameter_mm: float
     detected: bool
+    slice_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,48 @@ def size_bin_names(edges_mm: Sequence[float] = DIAMETER_EDGES_MM) -> list[str]:
     return [*lesionwise.size_bin_names(edges_mm)[:-1], f">={edges_mm[-1]:g} mm"]
 
 
+def slice_bin(slice_mm: float | None) -> str:
+    """Name of the slice-thickness bin of an acquisition: thin (at most `THIN_SLICE_MM`), thick or unknown.
+
+    Example:
+        >>> slice_bin(1.0), slice_bin(5.0), slice_bin(None)
+        ('thin (<= 1.5 mm)', 'thick (> 1.5 mm)', 'unknown')
+    """
+    if slice_mm is None:
+        return UNKNOWN
+    return SLICE_BINS[0] if slice_mm <= THIN_SLICE_MM else SLICE_BINS[1]
+
+
+def acquisition_slice_mm(meta: Mapping[str, Any], task: str) -> float | None:
+    """Thickest voxel side (mm) of a simulated case's acquisition of the task's primary sequence.
+
+    The primary sequence is the first sequence of the task's first required group (registry) that the
+    case's ``acquisition`` holds: T1c for tumours, FLAIR for WMH, T2* or SWI for microbleeds.
+
+    Args:
+        meta: a case.json (``neurolesion synth``): its ``acquisition`` maps sequence -> ``{"spacing": ...}``.
+        task: registry task name.
+
+    Returns:
+        The thickest native voxel side, or None when the case records no such acquisition.
+
+    Example:
+        >>> acquisition_slice_mm({"acquisition": {"t1c": {"spacing": [0.9, 0.9, 5.0]}}}, "tumor")
+        5.0
+        >>> acquisition_slice_mm({}, "tumor") is None
+        True
+    """
+    from neurolesion.registry import TASKS
+
+    acquisitions = meta.get("acquisition", {})
+    spec = TASKS.get(task)
+    for seq in spec.required[0] if spec and spec.required else ():
+        spacing = acquisitions.get(seq, {}).get("spacing")
+        if spacing:
+            return float(max(spacing))
+    return None
+
+
 def case_breakdown(
     case: str,
     pred: np.ndarray,
@@ -141,6 +191,7 @@ def case_breakdown(
     prob: np.ndarray | None = None,
     threshold: float = 0.5,
     connectivity: int = 26,
+    slice_mm: float | None = None,
 ) -> CaseBreakdown:
     """Match one case's prediction to its instance-labelled truth and attach each true lesion's record.
 
@@ -156,6 +207,8 @@ def case_breakdown(
         prob: probability map giving confidences.
         threshold: threshold of a probability-map prediction.
         connectivity: connectivity splitting the prediction into lesions.
+        slice_mm: thickest voxel side of the case's acquisition (`acquisition_slice_mm`), given to every
+            true lesion.
 
     Returns:
         The `CaseBreakdown`.
@@ -208,6 +261,7 @@ def case_breakdown(
                 region=str(rec.get("region", UNKNOWN)),
                 diameter_mm=float(diameter),
                 detected=bool(detected[k]),
+                slice_mm=slice_mm,
             )
         )
     missing = len(set(records) - set(ids.tolist()))
@@ -270,8 +324,14 @@ def pooled(cases: Sequence[CaseBreakdown]) -> dict[str, Any]:
     }
 
 
-def _subset_recall(lesions: Sequence[TrueLesion], low: float, high: float) -> dict[str, Any]:
-    hit = [x.detected for x in lesions if low <= x.diameter_mm < high]
+def _subset_recall(
+    lesions: Sequence[TrueLesion], low: float, high: float, thin_only: bool = False
+) -> dict[str, Any]:
+    hit = [
+        x.detected
+        for x in lesions
+        if low <= x.diameter_mm < high and (not thin_only or slice_bin(x.slice_mm) == SLICE_BINS[0])
+    ]
     return {"detected": int(sum(hit)), "total": len(hit), "value": sum(hit) / len(hit) if hit else None}
 
 
@@ -293,6 +353,8 @@ def requirements(
             item = _subset_recall(lesions, 5.0, np.inf)
         elif stat == "recall_2to5":
             item = _subset_recall(lesions, 2.0, 5.0)
+        elif stat == "recall_2to5_thin":
+            item = _subset_recall(lesions, 2.0, 5.0, thin_only=True)
         else:
             item = {"value": pool[stat]}
         value = item["value"]
@@ -304,7 +366,8 @@ def requirements(
 def build_tables(
     cases: Sequence[CaseBreakdown], task: str | None = None, edges_mm: Sequence[float] = DIAMETER_EDGES_MM
 ) -> dict[str, Any]:
-    """Every table: recall by size, type, subtype and region; pooled counts; the task's requirements.
+    """Every table: recall by size, type, subtype, region and slice thickness, and by size on thin slices;
+    pooled counts; the task's requirements.
 
     Args:
         cases: per-case breakdowns.
@@ -313,7 +376,7 @@ def build_tables(
 
     Returns:
         ``{"task", "n_cases", "n_lesions", "missing_records", "pooled", "by_size", "by_type",
-        "by_subtype", "by_region", "requirements"}``.
+        "by_subtype", "by_region", "by_slice", "by_size_thin_slices", "requirements"}``.
     """
     lesions = [les for c in cases for les in c.lesions]
     pool = pooled(cases)
@@ -329,6 +392,12 @@ def build_tables(
         "by_type": recall_table(lesions, lambda x: x.type),
         "by_subtype": recall_table(lesions, lambda x: f"{x.type}/{x.subtype}"),
         "by_region": recall_table(lesions, lambda x: x.region),
+        "by_slice": recall_table(lesions, lambda x: slice_bin(x.slice_mm), SLICE_BINS),
+        "by_size_thin_slices": recall_table(
+            [x for x in lesions if slice_bin(x.slice_mm) == SLICE_BINS[0]],
+            lambda x: size_bin(x.diameter_mm, edges_mm),
+            size_bin_names(edges_mm),
+        ),
         "requirements": requirements(task, lesions, pool),
     }
 
@@ -359,8 +428,15 @@ def tables_markdown(tables: Mapping[str, Any]) -> str:
         f"| {p['tp']} | {p['fp']} | {p['fn']} | {_fmt(p['precision'])} | {_fmt(p['recall'])} | {_fmt(p['f1'])} |",
         "",
     ]
-    titles = {"by_size": "diameter", "by_type": "type", "by_subtype": "subtype", "by_region": "region"}
-    for key, title in titles.items():
+    titles = {
+        "by_size": "diameter",
+        "by_type": "type",
+        "by_subtype": "subtype",
+        "by_region": "region",
+        "by_slice": "slice thickness",
+        "by_size_thin_slices": "diameter, thin slices",
+    }
+    for key, title in ((k, t) for k, t in titles.items() if k in tables):
         lines += [
             f"## Recall by {title}",
             "",
