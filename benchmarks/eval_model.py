@@ -25,6 +25,10 @@ prediction and reused (a folder holding only a brain mask gets the other two der
 are the figures a user of ``segment`` gets, including the lesions the extracted mask leaves out (bias
 correction, registration and resampling, no-ops on a simulated case's common grid, are not run).
 
+``--relabel`` re-derives every case's labels from the probability map an earlier run of the same model
+saved in the output folder (the network is not run again), with this run's operating point and masks:
+a new operating point measured on the same predictions (the maps are stored to 1/255).
+
 With ``--release FILE.pt`` the evaluated model is then exported (`neurolesion.models.card.export_model`:
 weights, configuration and a card holding these figures, the command that produced them, any
 ``--extra-evaluation`` JSON files, e.g. real-scan results, and the ``--limitation`` lines), e.g. into
@@ -46,6 +50,7 @@ import numpy as np
 
 from neurolesion.errors import InputError
 from neurolesion.infer.files import predict_files
+from neurolesion.infer.postprocess import postprocess
 from neurolesion.io.atomic import atomic_path
 from neurolesion.io.case import load_case
 from neurolesion.io.nifti import load_nifti, save_nifti
@@ -59,7 +64,7 @@ from neurolesion.metrics.breakdown import (
 )
 from neurolesion.metrics.evaluate import evaluate_folders
 from neurolesion.metrics.lesionwise import HitRule
-from neurolesion.models.card import export_model, load_model
+from neurolesion.models.card import ModelCard, export_model, load_model
 from neurolesion.preprocess.prepare import brain_masks
 from neurolesion.train.data import case_folders
 
@@ -106,6 +111,25 @@ def extracted_masks(case: Path, out: Path) -> tuple[Path, Path, Path]:
     return files
 
 
+def relabel(card: ModelCard, task: str, case: Path, out: Path, brain_mask: str) -> None:
+    """Rewrite ``out/<task>_labels.nii.gz`` from the saved ``out/<task>_probability.nii.gz`` with the card's
+    operating point and the case's masks (``extract``: those saved beside the map), as `predict_files`
+    post-processes on a case whose grid is the model's."""
+    prob_file = out / f"{task}_probability.nii.gz"
+    if not prob_file.is_file():
+        raise InputError(f"{prob_file}: no saved probability map to relabel; run without --relabel first")
+    prob = load_nifti(prob_file)
+    mask_file, tissue_file = (
+        extracted_masks(case, out)[:2] if brain_mask == "extract" else (case / "brain_mask.nii.gz", None)
+    )
+    brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
+    tissue = None if tissue_file is None else load_nifti(tissue_file, label=True).data > 0
+    labels, _ = postprocess(
+        prob.data, prob.spacing, brain, tissue_mask=tissue, **card.postprocess_settings(task)
+    )
+    save_nifti(labels, out / f"{task}_labels.nii.gz", like=prob, dtype=np.uint16)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
@@ -121,6 +145,11 @@ def main() -> None:
     ap.add_argument("--hit-rule", default="centroid")
     ap.add_argument("--precision", default="auto", help="network arithmetic: auto, float32 or bfloat16")
     ap.add_argument("--distance-mm", type=float, default=5.0, help="centroid hit-rule distance")
+    ap.add_argument(
+        "--relabel",
+        action="store_true",
+        help="labels from the probability maps saved in the output folder by an earlier run of this model",
+    )
     ap.add_argument("--release", type=Path, help="export the evaluated model to this .pt file")
     ap.add_argument("--release-name", help="name of the released model (default: the checkpoint's)")
     ap.add_argument(
@@ -151,6 +180,11 @@ def main() -> None:
         help="voxel probability threshold for the task (chosen on validation cases)",
     )
     ap.add_argument(
+        "--size-threshold",
+        type=float,
+        help="contour measuring a lesion for the size floor (postprocess size_threshold; chosen on tuning cases)",
+    )
+    ap.add_argument(
         "--tta",
         action=argparse.BooleanOptionalAction,
         help="mirror test-time augmentation, 8 mirrorings (default: as the model card says)",
@@ -164,6 +198,7 @@ def main() -> None:
             ("min_size_mm3", args.min_size_mm3),
             ("min_confidence", args.min_confidence),
             ("threshold", args.threshold),
+            ("size_threshold", args.size_threshold),
         )
         if v is not None
     }
@@ -177,6 +212,9 @@ def main() -> None:
     cases = case_folders(args.cases)
     for case in cases:
         out = pred_root / case.name
+        if args.relabel:
+            relabel(model.card, args.task, case, out, args.brain_mask)
+            continue
         if (out / f"{args.task}_labels.nii.gz").is_file():
             continue
         t0 = time.perf_counter()

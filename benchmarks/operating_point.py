@@ -5,7 +5,9 @@ Predicts every case once (probability maps), then sweeps `postprocess`'s ``min_s
 as in `eval_model.py`) and the mean Dice over the cases that hold lesions. The rule: the pair with the best
 F1; among pairs within ``--tolerance`` of it, the smallest size floor, then the lowest confidence floor
 (the most sensitive of the nearly-best). With ``--thresholds``, the voxel probability threshold is then
-chosen at that pair: the best mean Dice among the thresholds within ``--tolerance`` of their best F1. Use
+chosen at that pair: the best mean Dice among the thresholds within ``--tolerance`` of their best F1. With
+``--size-thresholds``, the contour that measures a candidate for the size floor (`postprocess`'s
+``size_threshold``) is then chosen at that point: the best F1, ties to the highest contour. Use
 cases the model never trained on and that are NOT the test set (a training fold's validation cases, or
 freshly simulated tuning cases with their own seeds), then pass the choice to `eval_model.py
 --min-size-mm3 --min-confidence [--threshold]`:
@@ -49,6 +51,7 @@ def sweep(
     distance_mm: float,
     threshold: float = 0.5,
     extra_axial: bool = False,
+    size_threshold: float | None = None,
 ) -> list[dict[str, float]]:
     """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair; each case is
     ``(probability, truth, brain mask, tissue mask, spacing)`` (``extra_axial``: the task's false-positive
@@ -68,6 +71,7 @@ def sweep(
                     min_confidence=conf,
                     extra_axial=extra_axial,
                     tissue_mask=tissue,
+                    size_threshold=size_threshold,
                 )
                 m = match_lesions(labels, truth, spacing=spacing, rule=rule, distance_mm=distance_mm)
                 tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
@@ -78,6 +82,7 @@ def sweep(
             rows.append(
                 {
                     "threshold": threshold,
+                    "size_threshold": threshold if size_threshold is None else size_threshold,
                     "min_confidence": conf,
                     "min_size_mm3": size,
                     "dice": float(np.mean(dices)) if dices else float("nan"),
@@ -109,6 +114,12 @@ def choose_threshold(rows: list[dict[str, float]], tolerance: float) -> dict[str
     return max(near, key=lambda r: (r["dice"], -abs(r["threshold"] - 0.5)))
 
 
+def choose_size_threshold(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Among one operating point's rows at several size contours, the best F1 (ties: the highest contour,
+    the nearest to the voxel threshold)."""
+    return max(rows, key=lambda r: (r["f1"], r["size_threshold"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -138,10 +149,20 @@ def main(argv: list[str] | None = None) -> int:
         help="voxel probability thresholds tried at the chosen pair (0.5, at which the pair is chosen, is always "
         "among them; default 0.5 only)",
     )
+    ap.add_argument(
+        "--size-thresholds",
+        type=float,
+        nargs="+",
+        default=[],
+        help="contours measuring a candidate for the size floor, tried at the chosen point (below its voxel "
+        "threshold; the voxel threshold itself is always among them)",
+    )
     args = ap.parse_args(argv)
     try:
         for threshold in args.thresholds:
             check_operating_point(threshold=threshold, where="--thresholds")
+        for contour in args.size_thresholds:
+            check_operating_point(size_threshold=contour, where="--size-thresholds")
     except InputError as exc:
         ap.error(str(exc))
     model = load_model(args.model)
@@ -173,22 +194,21 @@ def main(argv: list[str] | None = None) -> int:
         cases.append((prob.data, truth.data, brain, tissue, tuple(float(s) for s in truth.spacing)))
     rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial)
     chosen = choose(rows, args.tolerance)
-    others = [
-        sweep(
-            cases,
-            (chosen["min_size_mm3"],),
-            (chosen["min_confidence"],),
-            args.hit_rule,
-            args.distance_mm,
-            threshold,
-            extra_axial,
-        )[0]
-        for threshold in args.thresholds
-        if threshold != 0.5
-    ]
+
+    def at_chosen(threshold: float, contour: float | None = None) -> dict[str, float]:
+        """The row of the chosen size and confidence floors at one voxel threshold and size contour."""
+        pair = (chosen["min_size_mm3"],), (chosen["min_confidence"],)
+        return sweep(cases, *pair, args.hit_rule, args.distance_mm, threshold, extra_axial, contour)[0]
+
+    others = [at_chosen(threshold) for threshold in args.thresholds if threshold != 0.5]
     by_threshold = sorted([chosen, *others], key=lambda r: r["threshold"]) if others else []
     if by_threshold:
         chosen = choose_threshold(by_threshold, args.tolerance)
+    contours = sorted({c for c in args.size_thresholds if c < chosen["threshold"]})
+    by_contour = [at_chosen(chosen["threshold"], contour) for contour in contours]
+    if by_contour:
+        by_contour = sorted([chosen, *by_contour], key=lambda r: r["size_threshold"])
+        chosen = choose_size_threshold(by_contour)
     lines = [
         "| min confidence | min size mm3 | Dice | precision | recall | F1 |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -204,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['threshold']:g} | {r['dice']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
             for r in by_threshold
         ]
+    if by_contour:
+        lines += ["", "| size contour | Dice | precision | recall | F1 |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"| {r['size_threshold']:g} | {r['dice']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | "
+            f"{r['f1']:.3f} |"
+            for r in by_contour
+        ]
     report: dict[str, Any] = {
         "model": args.model,
         "cases": [c.name for c in case_folders(args.cases)],
@@ -214,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "brain_mask": args.brain_mask,
         "rows": rows,
         "threshold_rows": by_threshold,
+        "size_threshold_rows": by_contour,
         "chosen": chosen,
     }
     (out / "operating_point.json").write_text(json.dumps(report, indent=2))
@@ -222,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(
         f"chosen: --min-size-mm3 {chosen['min_size_mm3']:g} --min-confidence {chosen['min_confidence']:g} "
         + (f"--threshold {chosen['threshold']:g} " if by_threshold else "")
+        + (f"--size-threshold {chosen['size_threshold']:g} " if by_contour else "")
         + f"(F1 {chosen['f1']:.3f}, Dice {chosen['dice']:.3f})\n"
     )
     return 0
