@@ -1,7 +1,7 @@
 """Choose a model's operating point (smallest lesion kept, lowest lesion confidence kept) on tuning cases.
 
-Predicts every case once (probability maps), then sweeps `postprocess`'s ``min_size_mm3`` and
-``min_confidence`` and reports, for each pair, the pooled lesion-wise precision, recall and F1 (hit rule
+Predicts every case once (probability maps), then sweeps `postprocess`'s ``min_size_mm3`` (never below
+the task's registry minimum, which `segment` applies anyway) and ``min_confidence`` and reports, for each pair, the pooled lesion-wise precision, recall and F1 (hit rule
 as in `eval_model.py`) and the mean Dice over the cases that hold lesions. The rule: the pair with the best
 F1; among pairs within ``--tolerance`` of it, the smallest size floor, then the lowest confidence floor
 (the most sensitive of the nearly-best). With ``--thresholds``, the voxel probability threshold is then
@@ -37,9 +37,24 @@ from neurolesion.io.nifti import load_nifti
 from neurolesion.metrics.lesionwise import match_lesions
 from neurolesion.metrics.overlap import dice
 from neurolesion.models.card import load_model
+from neurolesion.registry import TASKS
 from neurolesion.train.data import case_folders
 
 SIZES = (0.0, 3.0, 10.0, 20.0, 40.0)
+
+
+def size_floors(task: str, sizes: tuple[float, ...] = SIZES) -> tuple[float, ...]:
+    """The size floors worth sweeping for `task`: those of `sizes` at or above the registry's minimum, and
+    that minimum, which `segment` applies whatever the card says (`ModelCard.postprocess_settings`).
+
+    Example:
+        >>> size_floors("lacune"), size_floors("wmh")
+        ((14.0, 20.0, 40.0), (3.0, 10.0, 20.0, 40.0))
+    """
+    floor = TASKS[task].min_size_mm3 if task in TASKS else 0.0
+    return tuple(sorted({max(float(s), floor) for s in sizes}))
+
+
 CONFIDENCES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -192,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
         tissue = None if tissue_file is None else load_nifti(tissue_file, label=True).data > 0
         cases.append((prob.data, truth.data, brain, tissue, tuple(float(s) for s in truth.spacing)))
-    rows = sweep(cases, SIZES, CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial)
+    rows = sweep(
+        cases, size_floors(args.task), CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial
+    )
     chosen = choose(rows, args.tolerance)
 
     def at_chosen(threshold: float, contour: float | None = None) -> dict[str, float]:
