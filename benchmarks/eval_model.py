@@ -111,19 +111,27 @@ def extracted_masks(case: Path, out: Path) -> tuple[Path, Path, Path]:
     return files
 
 
-def relabel(card: ModelCard, task: str, case: Path, out: Path, brain_mask: str) -> None:
-    """Rewrite ``out/<task>_labels.nii.gz`` from the saved ``out/<task>_probability.nii.gz`` with the card's
-    operating point and the case's masks (``extract``: those saved beside the map), as `predict_files`
-    post-processes on a case whose grid is the model's."""
-    prob_file = out / f"{task}_probability.nii.gz"
-    if not prob_file.is_file():
-        raise InputError(f"{prob_file}: no saved probability map to relabel; run without --relabel first")
-    prob = load_nifti(prob_file)
+def postprocess_masks(case: Path, out: Path, brain_mask: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The brain and tissue masks post-processing judges a case's prediction in ``out`` against:
+    ``extract``, those `extracted_masks` saves there; ``case``, the case's own brain mask (None without
+    one) and no tissue mask."""
     mask_file, tissue_file = (
         extracted_masks(case, out)[:2] if brain_mask == "extract" else (case / "brain_mask.nii.gz", None)
     )
     brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
     tissue = None if tissue_file is None else load_nifti(tissue_file, label=True).data > 0
+    return brain, tissue
+
+
+def relabel(card: ModelCard, task: str, case: Path, out: Path, brain_mask: str) -> None:
+    """Rewrite ``out/<task>_labels.nii.gz`` from the saved ``out/<task>_probability.nii.gz`` with the card's
+    operating point and the case's masks (`postprocess_masks`), as `predict_files` post-processes on a
+    case whose grid is the model's."""
+    prob_file = out / f"{task}_probability.nii.gz"
+    if not prob_file.is_file():
+        raise InputError(f"{prob_file}: no saved probability map to relabel; run without --relabel first")
+    prob = load_nifti(prob_file)
+    brain, tissue = postprocess_masks(case, out, brain_mask)
     labels, _ = postprocess(
         prob.data, prob.spacing, brain, tissue_mask=tissue, **card.postprocess_settings(task)
     )

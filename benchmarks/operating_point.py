@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eval_model import extracted_masks  # benchmarks/, the script's own folder
+from eval_model import extracted_masks, postprocess_masks  # benchmarks/, the script's own folder
 
 from neurolesion.errors import InputError
 from neurolesion.infer.files import predict_files
@@ -204,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         prob = load_nifti(pred / f"{args.task}_probability.nii.gz")
         truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
-        brain = load_nifti(mask_file, label=True).data > 0 if mask_file.is_file() else None
-        tissue = None if tissue_file is None else load_nifti(tissue_file, label=True).data > 0
+        brain, tissue = postprocess_masks(case, pred, args.brain_mask)
         cases.append((prob.data, truth.data, brain, tissue, tuple(float(s) for s in truth.spacing)))
     rows = sweep(
         cases, size_floors(args.task), CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial

@@ -38,6 +38,7 @@ from neurolesion.analysis.table import max_diameter
 from neurolesion.metrics import lesionwise
 from neurolesion.metrics.lesionwise import HitRule, LesionMatch, label_lesions, match_lesions
 from neurolesion.metrics.overlap import ratio
+from neurolesion.registry import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,6 @@ def acquisition_slice_mm(meta: Mapping[str, Any], task: str) -> float | None:
         >>> acquisition_slice_mm({}, "tumor") is None
         True
     """
-    from neurolesion.registry import TASKS
-
     acquisitions = meta.get("acquisition", {})
     spec = TASKS.get(task)
     for seq in spec.required[0] if spec and spec.required else ():
