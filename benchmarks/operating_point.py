@@ -4,8 +4,10 @@ Predicts every case once (probability maps), then sweeps `postprocess`'s ``min_s
 the task's registry minimum, which `segment` applies anyway) and ``min_confidence`` and reports, for each pair, the pooled lesion-wise precision, recall and F1 (hit rule
 as in `eval_model.py`) and the mean Dice over the cases that hold lesions. The rule: the pair with the best
 F1; among pairs within ``--tolerance`` of it, the smallest size floor, then the lowest confidence floor
-(the most sensitive of the nearly-best). With ``--thresholds``, the voxel probability threshold is then
-chosen at that pair: the best mean Dice among the thresholds within ``--tolerance`` of their best F1. With
+(the most sensitive of the nearly-best). With ``--thresholds``, the pair is chosen so at every voxel
+probability threshold, and the threshold then among those chosen rows: the best mean Dice among the
+thresholds within ``--tolerance`` of their best F1 (a joint choice: a card's pair at 0.4 need not be the
+pair chosen at 0.5). With
 ``--size-thresholds``, the contour that measures a candidate for the size floor (`postprocess`'s
 ``size_threshold``) is then chosen at that point: the best F1, ties to the highest contour. Use
 cases the model never trained on and that are NOT the test set (a training fold's validation cases, or
@@ -121,8 +123,8 @@ def choose(rows: list[dict[str, float]], tolerance: float) -> dict[str, float]:
 
 
 def choose_threshold(rows: list[dict[str, float]], tolerance: float) -> dict[str, float]:
-    """Among one (size, confidence) pair's rows at several voxel thresholds, the one with the best mean
-    Dice whose F1 is within ``tolerance`` of the best F1 (the threshold moves the lesions' borders more
+    """Among the rows chosen at several voxel thresholds (each its own best pair), the one with the best
+    mean Dice whose F1 is within ``tolerance`` of the best F1 (the threshold moves the lesions' borders more
     than their count; ties go to the threshold nearest 0.5)."""
     best = max(r["f1"] for r in rows)
     near = [r for r in rows if r["f1"] >= best - tolerance]
@@ -161,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         nargs="+",
         default=[0.5],
-        help="voxel probability thresholds tried at the chosen pair (0.5, at which the pair is chosen, is always "
-        "among them; default 0.5 only)",
+        help="voxel probability thresholds, each with its own chosen pair (0.5 is always among them; default 0.5 "
+        "only)",
     )
     ap.add_argument(
         "--size-thresholds",
@@ -206,38 +208,43 @@ def main(argv: list[str] | None = None) -> int:
         truth = load_nifti(case / f"{args.task}_labels.nii.gz", label=True)
         brain, tissue = postprocess_masks(case, pred, args.brain_mask)
         cases.append((prob.data, truth.data, brain, tissue, tuple(float(s) for s in truth.spacing)))
-    rows = sweep(
-        cases, size_floors(args.task), CONFIDENCES, args.hit_rule, args.distance_mm, extra_axial=extra_axial
-    )
-    chosen = choose(rows, args.tolerance)
+    thresholds = sorted({0.5, *args.thresholds})
+    by_pair = {
+        t: sweep(cases, size_floors(args.task), CONFIDENCES, args.hit_rule, args.distance_mm, t, extra_axial)
+        for t in thresholds
+    }
+    rows = [r for t in thresholds for r in by_pair[t]]
+    by_threshold = [choose(by_pair[t], args.tolerance) for t in thresholds] if len(thresholds) > 1 else []
+    chosen = choose_threshold(by_threshold, args.tolerance) if by_threshold else choose(rows, args.tolerance)
 
     def at_chosen(threshold: float, contour: float | None = None) -> dict[str, float]:
         """The row of the chosen size and confidence floors at one voxel threshold and size contour."""
         pair = (chosen["min_size_mm3"],), (chosen["min_confidence"],)
         return sweep(cases, *pair, args.hit_rule, args.distance_mm, threshold, extra_axial, contour)[0]
 
-    others = [at_chosen(threshold) for threshold in args.thresholds if threshold != 0.5]
-    by_threshold = sorted([chosen, *others], key=lambda r: r["threshold"]) if others else []
-    if by_threshold:
-        chosen = choose_threshold(by_threshold, args.tolerance)
     contours = sorted({c for c in args.size_thresholds if c < chosen["threshold"]})
     by_contour = [at_chosen(chosen["threshold"], contour) for contour in contours]
     if by_contour:
         by_contour = sorted([chosen, *by_contour], key=lambda r: r["size_threshold"])
         chosen = choose_size_threshold(by_contour)
     lines = [
-        "| min confidence | min size mm3 | Dice | precision | recall | F1 |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| voxel threshold | min confidence | min size mm3 | Dice | precision | recall | F1 |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['min_confidence']:.1f} | {r['min_size_mm3']:g} | {r['dice']:.3f} | {r['precision']:.3f} | "
-        f"{r['recall']:.3f} | {r['f1']:.3f} |"
+        f"| {r['threshold']:g} | {r['min_confidence']:.1f} | {r['min_size_mm3']:g} | {r['dice']:.3f} | "
+        f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
         for r in rows
     ]
     if by_threshold:
-        lines += ["", "| voxel threshold | Dice | precision | recall | F1 |", "|---:|---:|---:|---:|---:|"]
         lines += [
-            f"| {r['threshold']:g} | {r['dice']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
+            "",
+            "| voxel threshold | its pair (min size mm3 / confidence) | Dice | precision | recall | F1 |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['threshold']:g} | {r['min_size_mm3']:g} / {r['min_confidence']:.1f} | {r['dice']:.3f} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
             for r in by_threshold
         ]
     if by_contour:
