@@ -29,6 +29,10 @@ correction, registration and resampling, no-ops on a simulated case's common gri
 saved in the output folder (the network is not run again), with this run's operating point and masks:
 a new operating point measured on the same predictions (the maps are stored to 1/255).
 
+``--min-size-mm3``, ``--min-confidence``, ``--threshold`` and ``--size-threshold`` change only the
+settings given: the others stay the card's (before session 27 one of them replaced the task's whole
+operating point, so ``--threshold 0.4`` alone also dropped the card's confidence floor).
+
 With ``--release FILE.pt`` the evaluated model is then exported (`neurolesion.models.card.export_model`:
 weights, configuration and a card holding these figures, the command that produced them, any
 ``--extra-evaluation`` JSON files, e.g. real-scan results, and the ``--limitation`` lines), e.g. into
@@ -210,7 +214,8 @@ def main() -> None:
         )
         if v is not None
     }
-    if point:  # evaluate (and release) with this operating point in the card
+    if point:  # evaluate (and release) with this operating point; the settings not given stay the card's
+        point = {**model.card.postprocess.get(args.task, {}), **point}
         card = dataclasses.replace(model.card, postprocess={**model.card.postprocess, args.task: point})
         model = dataclasses.replace(model, card=card)
     if args.tta is not None:  # part of the operating point too
