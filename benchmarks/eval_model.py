@@ -29,9 +29,9 @@ correction, registration and resampling, no-ops on a simulated case's common gri
 saved in the output folder (the network is not run again), with this run's operating point and masks:
 a new operating point measured on the same predictions (the maps are stored to 1/255).
 
-``--min-size-mm3``, ``--min-confidence``, ``--threshold`` and ``--size-threshold`` change only the
-settings given: the others stay the card's (before session 27 one of them replaced the task's whole
-operating point, so ``--threshold 0.4`` alone also dropped the card's confidence floor).
+``--min-size-mm3``, ``--min-confidence`` and ``--threshold`` change only the settings given: the others
+stay the card's (before session 27 one of them replaced the task's whole operating point, so
+``--threshold 0.4`` alone also dropped the card's confidence floor).
 
 With ``--release FILE.pt`` the evaluated model is then exported (`neurolesion.models.card.export_model`:
 weights, configuration and a card holding these figures, the command that produced them, any
@@ -192,11 +192,6 @@ def main() -> None:
         help="voxel probability threshold for the task (chosen on validation cases)",
     )
     ap.add_argument(
-        "--size-threshold",
-        type=float,
-        help="contour measuring a lesion for the size floor (postprocess size_threshold; chosen on tuning cases)",
-    )
-    ap.add_argument(
         "--tta",
         action=argparse.BooleanOptionalAction,
         help="mirror test-time augmentation, 8 mirrorings (default: as the model card says)",
@@ -210,7 +205,6 @@ def main() -> None:
             ("min_size_mm3", args.min_size_mm3),
             ("min_confidence", args.min_confidence),
             ("threshold", args.threshold),
-            ("size_threshold", args.size_threshold),
         )
         if v is not None
     }

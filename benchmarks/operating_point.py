@@ -7,10 +7,7 @@ F1; among pairs within ``--tolerance`` of it, the smallest size floor, then the 
 (the most sensitive of the nearly-best). With ``--thresholds``, the pair is chosen so at every voxel
 probability threshold, and the threshold then among those chosen rows: the best mean Dice among the
 thresholds within ``--tolerance`` of their best F1 (a joint choice: a card's pair at 0.4 need not be the
-pair chosen at 0.5). With
-``--size-thresholds``, the contour that measures a candidate for the size floor (`postprocess`'s
-``size_threshold``) is then chosen at that point: the best F1, ties to the highest contour. Use
-cases the model never trained on and that are NOT the test set (a training fold's validation cases, or
+pair chosen at 0.5). Use cases the model never trained on and that are NOT the test set (a training fold's validation cases, or
 freshly simulated tuning cases with their own seeds), then pass the choice to `eval_model.py
 --min-size-mm3 --min-confidence [--threshold]`:
 
@@ -68,7 +65,6 @@ def sweep(
     distance_mm: float,
     threshold: float = 0.5,
     extra_axial: bool = False,
-    size_threshold: float | None = None,
 ) -> list[dict[str, float]]:
     """Pooled lesion P/R/F1 and mean Dice for every (min_confidence, min_size_mm3) pair; each case is
     ``(probability, truth, brain mask, tissue mask, spacing)`` (``extra_axial``: the task's false-positive
@@ -88,7 +84,6 @@ def sweep(
                     min_confidence=conf,
                     extra_axial=extra_axial,
                     tissue_mask=tissue,
-                    size_threshold=size_threshold,
                 )
                 m = match_lesions(labels, truth, spacing=spacing, rule=rule, distance_mm=distance_mm)
                 tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
@@ -99,7 +94,6 @@ def sweep(
             rows.append(
                 {
                     "threshold": threshold,
-                    "size_threshold": threshold if size_threshold is None else size_threshold,
                     "min_confidence": conf,
                     "min_size_mm3": size,
                     "dice": float(np.mean(dices)) if dices else float("nan"),
@@ -131,12 +125,6 @@ def choose_threshold(rows: list[dict[str, float]], tolerance: float) -> dict[str
     return max(near, key=lambda r: (r["dice"], -abs(r["threshold"] - 0.5)))
 
 
-def choose_size_threshold(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Among one operating point's rows at several size contours, the best F1 (ties: the highest contour,
-    the nearest to the voxel threshold)."""
-    return max(rows, key=lambda r: (r["f1"], r["size_threshold"]))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -166,20 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         help="voxel probability thresholds, each with its own chosen pair (0.5 is always among them; default 0.5 "
         "only)",
     )
-    ap.add_argument(
-        "--size-thresholds",
-        type=float,
-        nargs="+",
-        default=[],
-        help="contours measuring a candidate for the size floor, tried at the chosen point (below its voxel "
-        "threshold; the voxel threshold itself is always among them)",
-    )
     args = ap.parse_args(argv)
     try:
         for threshold in args.thresholds:
             check_operating_point(threshold=threshold, where="--thresholds")
-        for contour in args.size_thresholds:
-            check_operating_point(size_threshold=contour, where="--size-thresholds")
     except InputError as exc:
         ap.error(str(exc))
     model = load_model(args.model)
@@ -216,17 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for t in thresholds for r in by_pair[t]]
     by_threshold = [choose(by_pair[t], args.tolerance) for t in thresholds] if len(thresholds) > 1 else []
     chosen = choose_threshold(by_threshold, args.tolerance) if by_threshold else choose(rows, args.tolerance)
-
-    def at_chosen(threshold: float, contour: float | None = None) -> dict[str, float]:
-        """The row of the chosen size and confidence floors at one voxel threshold and size contour."""
-        pair = (chosen["min_size_mm3"],), (chosen["min_confidence"],)
-        return sweep(cases, *pair, args.hit_rule, args.distance_mm, threshold, extra_axial, contour)[0]
-
-    contours = sorted({c for c in args.size_thresholds if c < chosen["threshold"]})
-    by_contour = [at_chosen(chosen["threshold"], contour) for contour in contours]
-    if by_contour:
-        by_contour = sorted([chosen, *by_contour], key=lambda r: r["size_threshold"])
-        chosen = choose_size_threshold(by_contour)
     lines = [
         "| voxel threshold | min confidence | min size mm3 | Dice | precision | recall | F1 |",
         "|---:|---:|---:|---:|---:|---:|---:|",
@@ -247,13 +214,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
             for r in by_threshold
         ]
-    if by_contour:
-        lines += ["", "| size contour | Dice | precision | recall | F1 |", "|---:|---:|---:|---:|---:|"]
-        lines += [
-            f"| {r['size_threshold']:g} | {r['dice']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | "
-            f"{r['f1']:.3f} |"
-            for r in by_contour
-        ]
     report: dict[str, Any] = {
         "model": args.model,
         "cases": [c.name for c in case_folders(args.cases)],
@@ -264,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         "brain_mask": args.brain_mask,
         "rows": rows,
         "threshold_rows": by_threshold,
-        "size_threshold_rows": by_contour,
         "chosen": chosen,
     }
     (out / "operating_point.json").write_text(json.dumps(report, indent=2))
@@ -273,7 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(
         f"chosen: --min-size-mm3 {chosen['min_size_mm3']:g} --min-confidence {chosen['min_confidence']:g} "
         + (f"--threshold {chosen['threshold']:g} " if by_threshold else "")
-        + (f"--size-threshold {chosen['size_threshold']:g} " if by_contour else "")
         + f"(F1 {chosen['f1']:.3f}, Dice {chosen['dice']:.3f})\n"
     )
     return 0

@@ -147,19 +147,3 @@ def test_the_extra_axial_rule_ignores_what_lies_outside_the_brain_mask() -> None
     # canal tumour and the scalp blob; the vessel, half inside, stays.
     labels, _ = postprocess(prob, (1, 1, 1), brain, extra_axial=True)
     assert not labels[canal].any() and labels[vessel].all() and not labels[scalp].any()
-
-
-def test_the_size_floor_can_measure_a_lesion_by_a_lower_contour() -> None:
-    # A small lesion drawn with a 2x2x2 core above 0.5 inside a 3x3x3 rim at 0.3: its core (8 mm3) falls
-    # under a 14 mm3 floor, its 0.2 contour (27 mm3) does not; the lesion keeps the core's voxels. A lone
-    # core without a rim stays dropped, and a size threshold above the voxel threshold changes nothing.
-    prob = np.zeros((20, 20, 20), np.float32)
-    prob[2:5, 2:5, 2:5] = 0.3
-    prob[3:5, 3:5, 3:5] = 0.95
-    prob[12:14, 12:14, 12:14] = 0.95
-    assert postprocess(prob, (1, 1, 1), min_size_mm3=14)[0].max() == 0
-    labels, conf = postprocess(prob, (1, 1, 1), min_size_mm3=14, size_threshold=0.2)
-    assert labels.max() == 1 and (labels > 0).sum() == 8 and labels[3, 3, 3] == 1 and conf == {1: 0.95}
-    assert postprocess(prob, (1, 1, 1), min_size_mm3=14, size_threshold=0.7)[0].max() == 0
-    with pytest.raises(InputError, match="size_threshold 0"):
-        postprocess(prob, (1, 1, 1), size_threshold=0.0)

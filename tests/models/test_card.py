@@ -88,7 +88,6 @@ def test_card_operating_point_raises_the_registry_minimum_and_is_released(tmp_pa
         "threshold": 0.5,
         "min_size_mm3": 4.0,
         "min_confidence": 0.0,
-        "size_threshold": None,
         "extra_axial": False,
     }
     assert card.postprocess_settings("tumor")["extra_axial"] is True
@@ -100,19 +99,12 @@ def test_card_operating_point_raises_the_registry_minimum_and_is_released(tmp_pa
         "threshold": 0.5,
         "min_size_mm3": 4.0,
         "min_confidence": 0.8,
-        "size_threshold": None,
         "extra_axial": False,
     }
     tuned = export_model(tmp_path / "run.pt", tmp_path / "big.pt", postprocess={"cmb": {"min_size_mm3": 1e6}})
     assert load_model(tuned).card.postprocess_settings("cmb")["min_size_mm3"] == 1e6
     lower = export_model(tmp_path / "run.pt", tmp_path / "low.pt", postprocess={"cmb": {"threshold": 0.4}})
     assert load_model(lower).card.postprocess_settings("cmb")["threshold"] == 0.4
-    sized = export_model(
-        tmp_path / "run.pt", tmp_path / "sz.pt", postprocess={"cmb": {"size_threshold": 0.2}}
-    )
-    assert load_model(sized).card.postprocess_settings("cmb")["size_threshold"] == 0.2
-    with pytest.raises(InputError, match="size_threshold 1.2"):
-        export_model(tmp_path / "run.pt", tmp_path / "bad.pt", postprocess={"cmb": {"size_threshold": 1.2}})
 
 
 def test_required_inputs_follow_the_training_channel_dropout() -> None:

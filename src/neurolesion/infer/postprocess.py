@@ -60,24 +60,22 @@ EXTRA_AXIAL_MIN_IN_BRAIN = 0.05
 EXTRA_AXIAL_MIN_TISSUE = 0.75
 
 #: The settings of an operating point (a model card's `postprocess` entry per task).
-OPERATING_POINT_KEYS = ("threshold", "min_size_mm3", "min_confidence", "size_threshold")
+OPERATING_POINT_KEYS = ("threshold", "min_size_mm3", "min_confidence")
 
 
 def check_operating_point(
     threshold: float = 0.5,
     min_size_mm3: float = 0.0,
     min_confidence: float = 0.0,
-    size_threshold: float | None = None,
     where: str = "postprocess",
 ) -> None:
-    """Refuse an operating point that cannot be meant: a voxel or size threshold outside (0, 1), a negative
-    minimum size or a confidence floor outside [0, 1].
+    """Refuse an operating point that cannot be meant: a voxel threshold outside (0, 1), a negative minimum
+    size or a confidence floor outside [0, 1].
 
     Args:
         threshold: voxel probability threshold.
         min_size_mm3: smallest lesion kept.
         min_confidence: lowest lesion confidence kept.
-        size_threshold: probability whose contour measures a lesion for ``min_size_mm3`` (None: ``threshold``).
         where: what holds the values, for the error (e.g. ``model card wmh-unet: postprocess[wmh]``).
 
     Raises:
@@ -98,10 +96,6 @@ def check_operating_point(
         raise InputError(f"{where}: min_size_mm3 {min_size_mm3:g}: expected a volume of 0 mm3 or more")
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError(f"{where}: min_confidence {min_confidence:g}: expected a probability from 0 to 1")
-    if size_threshold is not None and not 0.0 < size_threshold < 1.0:
-        raise InputError(
-            f"{where}: size_threshold {size_threshold:g}: expected a probability between 0 and 1 (exclusive)"
-        )
 
 
 def postprocess(
@@ -115,7 +109,6 @@ def postprocess(
     min_confidence: float = 0.0,
     extra_axial: bool = False,
     tissue_mask: np.ndarray | None = None,
-    size_threshold: float | None = None,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """Turn one task's probability map into numbered lesions with confidences.
 
@@ -137,10 +130,6 @@ def postprocess(
             ``parenchyma_mask``.
         tissue_mask: the brain less its CSF (X, Y, Z; `neurolesion.preprocess.prepare.Prepared.tissue`),
             for the extra-axial rule.
-        size_threshold: a candidate is measured for ``min_size_mm3`` by its connected region above this
-            probability (at most ``threshold``; None: ``threshold``): a network draws a small lesion smaller
-            than it is, and a clinical size floor judged on that core drops lesions it found. The lesion
-            keeps its voxels above ``threshold``.
 
     Returns:
         ``(labels, confidences)``: int32 (X, Y, Z) with lesions numbered 1..N (26-connectivity), largest
@@ -150,12 +139,7 @@ def postprocess(
         InputError: ``prob`` is not 3D, the mask does not match its shape, or an operating-point value is out
             of range (`check_operating_point`).
     """
-    check_operating_point(
-        threshold=threshold,
-        min_size_mm3=min_size_mm3,
-        min_confidence=min_confidence,
-        size_threshold=size_threshold,
-    )
+    check_operating_point(threshold=threshold, min_size_mm3=min_size_mm3, min_confidence=min_confidence)
     if prob.ndim != 3:
         raise InputError(f"probability map shape {prob.shape}: expected one task (X, Y, Z)")
     if parenchyma_mask is not None and parenchyma_mask.shape != prob.shape:
@@ -167,14 +151,6 @@ def postprocess(
     stats = cc3d.statistics(cand)
     pad = int(np.ceil(margin_mm / min(spacing))) + 1
     n_labels = len(stats["voxel_counts"])
-    sizes = np.asarray(stats["voxel_counts"], dtype=np.int64)
-    if size_threshold is not None and size_threshold < threshold and n_labels > 1:
-        # each candidate lies inside one region above the lower threshold: its size is that region's
-        extent = cc3d.connected_components(np.ascontiguousarray(prob > size_threshold), connectivity=26)
-        region_of = np.zeros(n_labels, np.intp)
-        inside_candidate = cand > 0
-        region_of[cand[inside_candidate]] = extent[inside_candidate]
-        sizes = np.bincount(extent.reshape(-1))[region_of]
     brain = None if parenchyma_mask is None else parenchyma_mask.astype(bool)
     if extra_axial and tissue_mask is not None and brain is None:
         brain = tissue_mask.astype(bool)
@@ -191,7 +167,7 @@ def postprocess(
     for lab in range(1, n_labels):
         size = int(stats["voxel_counts"][lab])
         box = stats["bounding_boxes"][lab]
-        if size == 0 or int(sizes[lab]) * voxel_mm3 < min_size_mm3:
+        if size == 0 or size * voxel_mm3 < min_size_mm3:
             continue
         if in_tissue is not None and inside is not None:
             n_in = int(inside[lab])
@@ -301,7 +277,6 @@ def postprocess_mapped(
     min_confidence: float = 0.0,
     extra_axial: bool = False,
     tissue_mask: np.ndarray | None = None,
-    size_threshold: float | None = None,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """`postprocess` of a map resampled from the model's grid onto an output grid, the confidence floor
     taken on the model grid (`keep_confident`): what `neurolesion segment` and `neurolesion predict` do.
@@ -318,7 +293,6 @@ def postprocess_mapped(
         min_confidence: lesions whose maximum on the model grid is lower are dropped.
         extra_axial: the task's false-positive rule (see `postprocess`).
         tissue_mask: the brain less its CSF on the output grid (see `postprocess`).
-        size_threshold: the contour that measures a lesion for ``min_size_mm3`` (see `postprocess`).
 
     Returns:
         ``(labels, confidences)`` on the output grid, as `postprocess` returns them.
@@ -337,7 +311,6 @@ def postprocess_mapped(
         min_size_mm3=min_size_mm3,
         extra_axial=extra_axial,
         tissue_mask=tissue_mask,
-        size_threshold=size_threshold,
     )
     if min_confidence > 0:
         labels = keep_confident(labels, model_prob, model_spacing, min_confidence, to_output, threshold)

@@ -130,14 +130,13 @@ class ModelCard:
     def postprocess_settings(self, task: str) -> dict[str, Any]:
         """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the card's voxel
         threshold (0.5 when it names none), the larger of the registry's and the card's minimum size, the
-        card's minimum confidence, the contour that measures that size (``size_threshold``, None: the voxel
-        threshold) and the registry's false-positive rule (``extra_axial``).
+        card's minimum confidence and the registry's false-positive rule (``extra_axial``).
 
         Example:
             >>> from neurolesion.models.config import ModelConfig
             >>> card = ModelCard.for_config("m", ModelConfig())
             >>> replace(card, postprocess={"wmh": {"min_size_mm3": 20.0}}).postprocess_settings("wmh")
-            {'threshold': 0.5, 'min_size_mm3': 20.0, 'min_confidence': 0.0, 'size_threshold': None, 'extra_axial': False}
+            {'threshold': 0.5, 'min_size_mm3': 20.0, 'min_confidence': 0.0, 'extra_axial': False}
         """
         own = self.postprocess.get(task, {})
         registry = TASKS.get(task)
@@ -147,7 +146,6 @@ class ModelCard:
                 registry.min_size_mm3 if registry else 0.0, float(own.get("min_size_mm3", 0.0))
             ),
             "min_confidence": float(own.get("min_confidence", 0.0)),
-            "size_threshold": None if own.get("size_threshold") is None else float(own["size_threshold"]),
             "extra_axial": registry.extra_axial if registry else False,
         }
 
