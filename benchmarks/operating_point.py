@@ -1,15 +1,16 @@
 """Choose a model's operating point (smallest lesion kept, lowest lesion confidence kept) on tuning cases.
 
 Predicts every case once (probability maps), then sweeps `postprocess`'s ``min_size_mm3`` (never below
-the task's registry minimum, which `segment` applies anyway) and ``min_confidence`` and reports, for each pair, the pooled lesion-wise precision, recall and F1 (hit rule
-as in `eval_model.py`) and the mean Dice over the cases that hold lesions. The rule: the pair with the best
-F1; among pairs within ``--tolerance`` of it, the smallest size floor, then the lowest confidence floor
-(the most sensitive of the nearly-best). With ``--thresholds``, the pair is chosen so at every voxel
-probability threshold, and the threshold then among those chosen rows: the best mean Dice among the
-thresholds within ``--tolerance`` of their best F1 (a joint choice: a card's pair at 0.4 need not be the
-pair chosen at 0.5). Use cases the model never trained on and that are NOT the test set (a training fold's validation cases, or
-freshly simulated tuning cases with their own seeds), then pass the choice to `eval_model.py
---min-size-mm3 --min-confidence [--threshold]`:
+the task's registry minimum, which `segment` applies anyway) and ``min_confidence`` and reports, for each
+pair, the pooled lesion-wise precision, recall and F1 (hit rule as in `eval_model.py`) and the mean Dice
+over the cases that hold lesions. The rule: the pair with the best F1; among pairs within ``--tolerance``
+of it, the smallest size floor, then the lowest confidence floor (the most sensitive of the nearly-best).
+With ``--thresholds``, the pair is chosen so at every voxel probability threshold, and the threshold then
+among those chosen rows: the best mean Dice among the thresholds within ``--tolerance`` of their best F1
+(a joint choice: a card's pair at 0.4 need not be the pair chosen at 0.5). Use cases the model never
+trained on and that are NOT the test set (a training fold's validation cases, or freshly simulated tuning
+cases with their own seeds), then pass the choice to `eval_model.py --min-size-mm3 --min-confidence
+[--threshold]`:
 
     neurolesion synth -t tumor --n 8 --seed 131000 -o data/synth/tune_tumor -s t1c -s flair
     python benchmarks/operating_point.py --model runs/tumor/best.pt --cases data/synth/tune_tumor \
