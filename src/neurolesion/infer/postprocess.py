@@ -150,12 +150,12 @@ def postprocess(
     cand = cc3d.connected_components(np.ascontiguousarray(prob > threshold), connectivity=26)
     stats = cc3d.statistics(cand)
     pad = int(np.ceil(margin_mm / min(spacing))) + 1
-    n_labels = len(stats["voxel_counts"])
     brain = None if parenchyma_mask is None else parenchyma_mask.astype(bool)
     if extra_axial and tissue_mask is not None and brain is None:
         brain = tissue_mask.astype(bool)
         tissue_mask = None
     # extra-axial rule: each candidate's voxel counts inside the masks, all candidates in one pass
+    n_labels = len(stats["voxel_counts"])
     inside = in_tissue = None
     if brain is not None and extra_axial:
         inside = np.bincount(cand[brain].astype(np.intp), minlength=n_labels)

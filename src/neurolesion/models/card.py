@@ -130,7 +130,7 @@ class ModelCard:
     def postprocess_settings(self, task: str) -> dict[str, Any]:
         """Keyword arguments of `neurolesion.infer.postprocess.postprocess` for `task`: the card's voxel
         threshold (0.5 when it names none), the larger of the registry's and the card's minimum size, the
-        card's minimum confidence and the registry's false-positive rule (``extra_axial``).
+        card's minimum confidence, and the registry's false-positive rule (``extra_axial``).
 
         Example:
             >>> from neurolesion.models.config import ModelConfig
