@@ -129,7 +129,12 @@ def choose_threshold(rows: list[dict[str, float]], tolerance: float) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--cases", required=True, help="tuning case folders (never the test set)")
+    ap.add_argument(
+        "--cases",
+        required=True,
+        nargs="+",
+        help="folders of tuning cases (never the test set); several folders are pooled",
+    )
     ap.add_argument("--task", required=True)
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument(
@@ -159,13 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for threshold in args.thresholds:
             check_operating_point(threshold=threshold, where="--thresholds")
+        folders = [case for root in args.cases for case in case_folders(root)]
     except InputError as exc:
         ap.error(str(exc))
+    names = [case.name for case in folders]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        ap.error(f"--cases: {repeated} occur in more than one folder; expected every case name once")
     model = load_model(args.model)
     out = Path(args.output)
     extra_axial = model.card.postprocess_settings(args.task)["extra_axial"]
     cases = []
-    for case in case_folders(args.cases):
+    for case in folders:
         pred = out / case.name
         mask_file, tissue_file, statistics = (
             extracted_masks(case, pred)
@@ -217,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     report: dict[str, Any] = {
         "model": args.model,
-        "cases": [c.name for c in case_folders(args.cases)],
+        "cases": names,
         "task": args.task,
         "hit_rule": args.hit_rule,
         "distance_mm": args.distance_mm,
