@@ -72,10 +72,7 @@ def seen_through(
         gibbs_kept=float(protocol.get("gibbs_kept", 1.0)),
     )
     image = acqmod.degrade(mask.astype(np.float32), acq, work_spacing, np.random.default_rng(0))
-    sampled = tuple(max(a, w) for a, w in zip(acq.spacing_on_working_axes(), work_spacing, strict=True))
-    shape = tuple(max(round(n * w / s), 1) for n, w, s in zip(mask.shape, work_spacing, sampled, strict=True))
-    image = acqmod.resize(image, shape, order=1)
-    image = acqmod.gibbs_ringing(image, acq.gibbs_kept, acq.inplane_axes())
+    image, _ = acqmod.sample_along_working_axes(image, acq, work_spacing)
     return np.asarray(acqmod.resize(image, mask.shape, order=1) >= 0.5)
 
 

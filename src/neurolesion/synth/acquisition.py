@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -221,6 +222,46 @@ def degrade(
             ghost += (2.0 * acq.ghosts / k) * np.roll(out, n // k, axis=pe_axis)
         out = out + ghost
     return out
+
+
+def shape_for_spacing(
+    shape: tuple[int, ...], spacing: Sequence[float], new_spacing: Sequence[float]
+) -> tuple[int, int, int]:
+    """The shape of the same box sampled at `new_spacing` (at least one voxel per axis).
+
+    Example:
+        >>> shape_for_spacing((180, 216, 180), (1.0, 1.0, 1.0), (1.0, 1.0, 5.0))
+        (180, 216, 36)
+    """
+    out = [max(round(n * s / d), 1) for n, s, d in zip(shape, spacing, new_spacing, strict=True)]
+    return (out[0], out[1], out[2])
+
+
+def sample_along_working_axes(
+    image: np.ndarray, acq: Acquisition, work_spacing: tuple[float, float, float]
+) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Common-grid acquisition: a `degrade`d working-grid image sampled at the protocol's resolution along
+    the working axes (no coarser than the working grid), with its Gibbs ringing.
+
+    Args:
+        image: (X, Y, Z) real or complex image on the working grid, after `degrade`.
+        acq: the protocol.
+        work_spacing: voxel size of the working grid, mm.
+
+    Returns:
+        ``(image on the acquisition-resolution grid over the same box, that grid's voxel size)``; noise and
+        interpolation back onto the output grid come after.
+
+    Example:
+        >>> acq = Acquisition("flair", (1.0, 1.0, 5.0), "axial", (0.0, 0.0, 0.0), 20.0, 0.0, 0.0)
+        >>> img, sp = sample_along_working_axes(np.ones((20, 20, 20), np.float32), acq, (1.0, 1.0, 1.0))
+        >>> img.shape, sp
+        ((20, 20, 4), (1.0, 1.0, 5.0))
+    """
+    wa = acq.spacing_on_working_axes()
+    spacing = (max(wa[0], work_spacing[0]), max(wa[1], work_spacing[1]), max(wa[2], work_spacing[2]))
+    out = resize(image, shape_for_spacing(image.shape, work_spacing, spacing), order=1)
+    return gibbs_ringing(out, acq.gibbs_kept, acq.inplane_axes()), spacing
 
 
 def gibbs_ringing(image: np.ndarray, kept: float, axes: tuple[int, ...]) -> np.ndarray:

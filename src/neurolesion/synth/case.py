@@ -463,20 +463,17 @@ def simulate_case(
             grids[seq] = (shape, affine)
             sp = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
             # sample no finer than the working grid, then interpolate in-plane (separable, cheap)
-            inter = _common_shape(shape, sp, [max(a, w) for a, w in zip(sp, work_spacing, strict=True)])
+            inter = acqmod.shape_for_spacing(
+                shape, sp, [max(a, w) for a, w in zip(sp, work_spacing, strict=True)]
+            )
             inter_affine = acqmod.box_affine(affine, shape, inter)
             img = acqmod.resample(img, acqmod.grid_coordinates(inter, inter_affine, head.affine), inter)
             img = acqmod.gibbs_ringing(img, acq.gibbs_kept, (0, 1))  # native axes 0, 1: in-plane
             inter_spacing = tuple(float(v) for v in np.linalg.norm(inter_affine[:3, :3], axis=0))
             final = shape
         else:
-            inter_spacing = tuple(
-                max(a, w) for a, w in zip(acq.spacing_on_working_axes(), work_spacing, strict=True)
-            )
-            inter = _common_shape(img.shape, work_spacing, inter_spacing)
-            img = acqmod.resize(img, inter, order=1)
-            img = acqmod.gibbs_ringing(img, acq.gibbs_kept, acq.inplane_axes())
-            final = _common_shape(brain.shape, work_spacing, [cfg.spacing] * 3)
+            img, inter_spacing = acqmod.sample_along_working_axes(img, acq, work_spacing)
+            final = acqmod.shape_for_spacing(brain.shape, work_spacing, [cfg.spacing] * 3)
             affine = acqmod.box_affine(head.affine, brain.shape, final)
         if seq == "swi":
             lowpass = acqmod.resize(contrast.swi_lowpass(img, inter_spacing), img.shape, order=1)  # type: ignore[arg-type]
@@ -601,14 +598,9 @@ def _head_points(head: Head, rng: np.random.Generator) -> np.ndarray:
     return head.affine[:3, :3] @ idx.T.astype(np.float64) + head.affine[:3, 3:4]
 
 
-def _common_shape(shape: tuple[int, ...], src: Sequence[float], dst: Sequence[float]) -> tuple[int, int, int]:
-    out = [max(round(n * s / d), 1) for n, s, d in zip(shape, src, dst, strict=True)]
-    return (out[0], out[1], out[2])
-
-
 def _to_common(a: np.ndarray, work: tuple[float, float, float], spacing: float) -> np.ndarray:
     """Label map from the working grid to the common grid (nearest neighbour)."""
-    shape = _common_shape(a.shape, work, (spacing,) * 3)
+    shape = acqmod.shape_for_spacing(a.shape, work, (spacing,) * 3)
     if shape == a.shape:
         return a
     return acqmod.resize(a, shape, order=0).astype(a.dtype)
