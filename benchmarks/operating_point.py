@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         ap.error(str(exc))
     names = [case.name for case in folders]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted(name for name, n in Counter(names).items() if n > 1)
     if repeated:
         ap.error(f"--cases: {repeated} occur in more than one folder; expected every case name once")
     model = load_model(args.model)
